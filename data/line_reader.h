@@ -1,0 +1,43 @@
+// Reads a text file line by line, plain or gzip (detected from the bytes, not the name), in
+// large blocks. Each line is checked to be UTF-8; errors name file:line.
+#ifndef FATHOM_DATA_LINE_READER_H_
+#define FATHOM_DATA_LINE_READER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace fathom::data {
+
+class LineReader {
+ public:
+  static absl::StatusOr<std::unique_ptr<LineReader>> Open(const std::string& path);
+  ~LineReader();
+
+  // Reads the next line (without '\n' or a trailing '\r') into `line`. Returns false at end of
+  // file or on error; check status() after the loop.
+  bool Next(std::string* line);
+  const absl::Status& status() const { return status_; }
+  // 1-based number of the line last returned.
+  long line_number() const { return line_number_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  LineReader(std::string path, void* file);
+  bool Refill();
+
+  std::string path_;
+  void* file_;  // gzFile
+  std::string buffer_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  bool eof_ = false;
+  long line_number_ = 0;
+  absl::Status status_;
+};
+
+}  // namespace fathom::data
+
+#endif  // FATHOM_DATA_LINE_READER_H_

@@ -1,0 +1,56 @@
+// Sources of raw (source, target) text pairs for `fathom prepare`, read in chunks so that a
+// corpus of any size streams through bounded memory.
+#ifndef FATHOM_DATA_PAIR_SOURCE_H_
+#define FATHOM_DATA_PAIR_SOURCE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "data/line_reader.h"
+
+namespace fathom::data {
+
+struct TextPair {
+  std::string source;
+  std::string target;
+};
+
+class PairSource {
+ public:
+  virtual ~PairSource() = default;
+  // Replaces `out` with up to `max_pairs` pairs. Returns false when the source is exhausted
+  // (`out` is then empty) and an error on bad input.
+  virtual absl::StatusOr<bool> NextChunk(int max_pairs, std::vector<TextPair>* out) = 0;
+};
+
+// Two line-aligned files. A line-count mismatch is an error naming both files and both counts.
+class ParallelTextSource : public PairSource {
+ public:
+  static absl::StatusOr<std::unique_ptr<ParallelTextSource>> Open(const std::string& source_path,
+                                                                  const std::string& target_path);
+  absl::StatusOr<bool> NextChunk(int max_pairs, std::vector<TextPair>* out) override;
+
+ private:
+  ParallelTextSource(std::unique_ptr<LineReader> source, std::unique_ptr<LineReader> target)
+      : source_(std::move(source)), target_(std::move(target)) {}
+  absl::Status MismatchError(LineReader& longer, LineReader& shorter);
+  std::unique_ptr<LineReader> source_;
+  std::unique_ptr<LineReader> target_;
+};
+
+// Pairs already in memory (Spider: ~10k examples).
+class VectorPairSource : public PairSource {
+ public:
+  explicit VectorPairSource(std::vector<TextPair> pairs) : pairs_(std::move(pairs)) {}
+  absl::StatusOr<bool> NextChunk(int max_pairs, std::vector<TextPair>* out) override;
+
+ private:
+  std::vector<TextPair> pairs_;
+  size_t next_ = 0;
+};
+
+}  // namespace fathom::data
+
+#endif  // FATHOM_DATA_PAIR_SOURCE_H_

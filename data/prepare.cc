@@ -1,0 +1,231 @@
+#include "data/prepare.h"
+
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/file_util.h"
+#include "base/logging.h"
+#include "base/status_macros.h"
+#include "data/encode_pipeline.h"
+#include "data/example_filter.h"
+#include "data/reservoir_sampler.h"
+#include "data/shard_writer.h"
+#include "data/spider_reader.h"
+#include "data/vocabulary.h"
+
+namespace fathom::data {
+namespace {
+
+int ResolveThreads(const proto::DataConfig& data) {
+  if (data.encode_threads() > 0) return data.encode_threads();
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Spider splits are small: they are read whole, turned into (input, SQL) text pairs, and keep
+// their db_ids for evaluation.
+struct SpiderSplit {
+  std::vector<TextPair> pairs;
+  std::vector<std::string> db_ids;
+};
+
+absl::StatusOr<SpiderSplit> ReadSpiderSplit(const proto::DataSplit& split, const SpiderSchemas& schemas) {
+  ASSIGN_OR_RETURN(auto examples, LoadSpiderExamples(split.spider_json(), schemas));
+  SpiderSplit out;
+  out.pairs.reserve(examples.size());
+  for (auto& example : examples) {
+    const SpiderSchema& schema = schemas.at(example.db_id);
+    out.pairs.push_back({SerializeSpiderInput(example.question, schema), std::move(example.query)});
+    out.db_ids.push_back(std::move(example.db_id));
+  }
+  return out;
+}
+
+class Preparer {
+ public:
+  Preparer(const proto::DataConfig& data, const PrepareOptions& options)
+      : data_(data), options_(options), threads_(ResolveThreads(data)) {}
+
+  absl::StatusOr<PrepareReport> Run() {
+    const absl::Time start = absl::Now();
+    if (data_.split_size() == 0) return absl::InvalidArgumentError("data.split: no splits to prepare");
+    if (data_.task() == proto::DataConfig::TEXT_TO_SQL) {
+      ASSIGN_OR_RETURN(schemas_, LoadSpiderTables(data_.spider_tables()));
+      for (const auto& split : data_.split()) {
+        ASSIGN_OR_RETURN(spider_splits_[split.name()], ReadSpiderSplit(split, schemas_));
+      }
+    } else {
+      // Fail on a missing file before minutes of vocabulary training.
+      for (const auto& split : data_.split()) {
+        for (const std::string& path : {split.source(), split.target()}) {
+          if (!PathExists(path)) return absl::NotFoundError(absl::StrCat(path, ": no such file (data.split \"", split.name(), "\")"));
+        }
+      }
+    }
+    ASSIGN_OR_RETURN(StagingDir stage, StagingDir::Create(data_.prepared_dir()));
+    RETURN_IF_ERROR(SetUpVocabularies(stage));
+    const int token_bytes = std::max(source_vocab_->size(), target_vocab_->size()) <= 65536 ? 2 : 4;
+    for (const auto& split : data_.split()) {
+      ASSIGN_OR_RETURN(SplitReport split_report, PrepareSplit(split, stage, token_bytes));
+      report_.splits.push_back(split_report);
+    }
+    if (!options_.resolved_config.empty()) {
+      RETURN_IF_ERROR(WriteFileAtomic(stage.File(kPreparedConfigFile), options_.resolved_config));
+    }
+    RETURN_IF_ERROR(stage.Commit(options_.overwrite));
+    FLOG(Info) << "prepared " << data_.prepared_dir() << " in "
+               << absl::ToDoubleSeconds(absl::Now() - start) << " s";
+    return report_;
+  }
+
+ private:
+  absl::Status SetUpVocabularies(const StagingDir& stage) {
+    const auto& spm = data_.sentencepiece();
+    if (!spm.model().empty()) {
+      ASSIGN_OR_RETURN(Vocabulary vocab, Vocabulary::Load(spm.model(), spm));
+      joint_ = true;
+      source_vocab_ = std::make_shared<Vocabulary>(std::move(vocab));
+      target_vocab_ = source_vocab_;
+    } else if (!spm.source_model().empty()) {
+      ASSIGN_OR_RETURN(Vocabulary source, Vocabulary::Load(spm.source_model(), spm));
+      ASSIGN_OR_RETURN(Vocabulary target, Vocabulary::Load(spm.target_model(), spm));
+      joint_ = false;
+      source_vocab_ = std::make_shared<Vocabulary>(std::move(source));
+      target_vocab_ = std::make_shared<Vocabulary>(std::move(target));
+    } else {
+      RETURN_IF_ERROR(TrainVocabularies());
+      report_.trained_vocabulary = true;
+    }
+    report_.source_vocab_size = source_vocab_->size();
+    report_.target_vocab_size = target_vocab_->size();
+    if (joint_) {
+      RETURN_IF_ERROR(WriteFileAtomic(stage.File(kJointModelFile), source_vocab_->model_bytes()));
+    } else {
+      RETURN_IF_ERROR(WriteFileAtomic(stage.File(kSourceModelFile), source_vocab_->model_bytes()));
+      RETURN_IF_ERROR(WriteFileAtomic(stage.File(kTargetModelFile), target_vocab_->model_bytes()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status TrainVocabularies() {
+    const proto::DataSplit* train = nullptr;
+    for (const auto& split : data_.split()) {
+      if (split.name() == "train") train = &split;
+    }
+    if (train == nullptr) {
+      return absl::InvalidArgumentError(
+          "data.split: a split named \"train\" is needed to train SentencePiece (or give "
+          "data.sentencepiece.model)");
+    }
+    const auto& spm = data_.sentencepiece();
+    joint_ = spm.joint();
+    const size_t capacity = static_cast<size_t>(spm.input_sentence_size());
+    ReservoirSampler source_sample(capacity, options_.seed);
+    ReservoirSampler target_sample(capacity, options_.seed + 1);
+    ReservoirSampler& target_sink = joint_ ? source_sample : target_sample;
+    if (data_.task() == proto::DataConfig::TEXT_TO_SQL) {
+      for (const auto& pair : spider_splits_.at("train").pairs) {
+        source_sample.Add(pair.source);
+        target_sink.Add(pair.target);
+      }
+    } else {
+      ASSIGN_OR_RETURN(auto reader, ParallelTextSource::Open(train->source(), train->target()));
+      std::vector<TextPair> chunk;
+      while (true) {
+        ASSIGN_OR_RETURN(const bool more, reader->NextChunk(data_.chunk_pairs(), &chunk));
+        if (!more) break;
+        for (const auto& pair : chunk) {
+          source_sample.Add(pair.source);
+          target_sink.Add(pair.target);
+        }
+      }
+    }
+    const absl::Time start = absl::Now();
+    ASSIGN_OR_RETURN(Vocabulary source, Vocabulary::Train(source_sample.sample(), spm, threads_));
+    source_vocab_ = std::make_shared<Vocabulary>(std::move(source));
+    if (joint_) {
+      target_vocab_ = source_vocab_;
+    } else {
+      ASSIGN_OR_RETURN(Vocabulary target, Vocabulary::Train(target_sample.sample(), spm, threads_));
+      target_vocab_ = std::make_shared<Vocabulary>(std::move(target));
+    }
+    FLOG(Info) << "trained SentencePiece " << (joint_ ? "joint" : "per-side") << " model(s) on "
+               << source_sample.sample().size() << " of " << source_sample.seen()
+               << " sentences in " << absl::ToDoubleSeconds(absl::Now() - start) << " s";
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<SplitReport> PrepareSplit(const proto::DataSplit& split, const StagingDir& stage,
+                                           int token_bytes) {
+    const absl::Time start = absl::Now();
+    std::unique_ptr<PairSource> source;
+    proto::ShardHeader header;
+    const SpiderSplit* spider = nullptr;
+    if (data_.task() == proto::DataConfig::TEXT_TO_SQL) {
+      spider = &spider_splits_.at(split.name());
+      source = std::make_unique<VectorPairSource>(spider->pairs);
+      header.add_input_file(split.spider_json());
+      header.add_input_file(data_.spider_tables());
+    } else {
+      ASSIGN_OR_RETURN(source, ParallelTextSource::Open(split.source(), split.target()));
+      header.add_input_file(split.source());
+      header.add_input_file(split.target());
+    }
+    ASSIGN_OR_RETURN(auto writer, ShardWriter::Create(stage.path(), split.name(), token_bytes));
+    ExampleFilter filter(data_.filter(), split.apply_filter());
+    EncodeOptions encode;
+    encode.threads = threads_;
+    encode.chunk_pairs = data_.chunk_pairs();
+    int64_t example = 0;
+    RETURN_IF_ERROR(EncodePairs(*source, *source_vocab_, *target_vocab_, encode,
+                                [&](const EncodedChunk& chunk) -> absl::Status {
+                                  for (size_t i = 0; i < chunk.source.size(); ++i, ++example) {
+                                    if (!filter.Keep(chunk.source[i].size(), chunk.target[i].size())) continue;
+                                    RETURN_IF_ERROR(writer->Add(chunk.source[i], chunk.target[i]));
+                                    if (spider != nullptr) header.add_db_id(spider->db_ids[example]);
+                                  }
+                                  return absl::OkStatus();
+                                }));
+    if (filter.counts().kept() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("data.split \"", split.name(), "\": no examples left (",
+                                                     filter.counts().read(), " read)"));
+    }
+    *header.mutable_source_vocab() = source_vocab_->Info(joint_ ? kJointModelFile : kSourceModelFile);
+    *header.mutable_target_vocab() = target_vocab_->Info(joint_ ? kJointModelFile : kTargetModelFile);
+    *header.mutable_filter() = filter.counts();
+    RETURN_IF_ERROR(writer->Finish(header));
+
+    SplitReport report;
+    report.split = split.name();
+    report.counts = filter.counts();
+    report.source_tokens = writer->source_tokens();
+    report.target_tokens = writer->target_tokens();
+    report.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    const auto& c = report.counts;
+    FLOG(Info) << "split " << split.name() << ": read " << c.read() << ", kept " << c.kept()
+               << ", dropped empty " << c.empty() << ", too long " << c.too_long()
+               << ", bad length ratio " << c.bad_ratio() << " (" << report.seconds << " s, "
+               << static_cast<int64_t>(c.read() / std::max(report.seconds, 1e-9)) << " pairs/s)";
+    return report;
+  }
+
+  const proto::DataConfig& data_;
+  const PrepareOptions& options_;
+  const int threads_;
+  bool joint_ = true;
+  std::shared_ptr<Vocabulary> source_vocab_;
+  std::shared_ptr<Vocabulary> target_vocab_;
+  SpiderSchemas schemas_;
+  std::map<std::string, SpiderSplit> spider_splits_;
+  PrepareReport report_;
+};
+
+}  // namespace
+
+absl::StatusOr<PrepareReport> RunPrepare(const proto::DataConfig& data, const PrepareOptions& options) {
+  return Preparer(data, options).Run();
+}
+
+}  // namespace fathom::data

@@ -1,0 +1,133 @@
+#include "data/shard_dataset.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
+#include "data/shard_format.h"
+
+namespace fathom::data {
+namespace {
+
+// Maps a whole file read-only. An empty file maps to nullptr with size 0.
+absl::Status MapFile(const std::string& path, const uint8_t** data, size_t* size) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return absl::DataLossError(absl::StrCat(path, ": cannot stat: ", std::strerror(errno)));
+  }
+  *size = static_cast<size_t>(st.st_size);
+  *data = nullptr;
+  if (*size > 0) {
+    void* mapped = ::mmap(nullptr, *size, PROT_READ, MAP_SHARED, fd, 0);
+    if (mapped == MAP_FAILED) {
+      ::close(fd);
+      return absl::ResourceExhaustedError(absl::StrCat(path, ": mmap failed: ", std::strerror(errno)));
+    }
+    *data = static_cast<const uint8_t*>(mapped);
+  }
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ShardDataset>> ShardDataset::Open(const std::string& dir,
+                                                                 const std::string& split) {
+  const std::string header_path = ShardHeaderFile(dir, split);
+  ASSIGN_OR_RETURN(const std::string header_bytes, ReadFileToString(header_path));
+  std::unique_ptr<ShardDataset> dataset(new ShardDataset());
+  proto::ShardHeader& header = dataset->header_;
+  if (!header.ParseFromString(header_bytes) || header.magic() != kShardMagic) {
+    return absl::DataLossError(absl::StrCat(header_path, ": not a Fathom shard header"));
+  }
+  if (header.version() != kShardVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(header_path, ": shard version ", header.version(),
+                                                      ", this build reads version ", kShardVersion,
+                                                      "; run `fathom prepare` again"));
+  }
+  if (header.token_bytes() != 2 && header.token_bytes() != 4) {
+    return absl::DataLossError(absl::StrCat(header_path, ": bad token_bytes ", header.token_bytes()));
+  }
+  const std::string tokens_path = ShardTokensFile(dir, split);
+  const std::string index_path = ShardIndexFile(dir, split);
+  const uint8_t* index_data = nullptr;
+  RETURN_IF_ERROR(MapFile(index_path, &index_data, &dataset->offsets_bytes_));
+  dataset->offsets_ = reinterpret_cast<const uint64_t*>(index_data);
+  RETURN_IF_ERROR(MapFile(tokens_path, &dataset->tokens_, &dataset->tokens_bytes_));
+
+  const uint64_t expected_index = (2 * static_cast<uint64_t>(header.num_examples()) + 1) * sizeof(uint64_t);
+  if (dataset->offsets_bytes_ != expected_index ||
+      static_cast<int64_t>(dataset->offsets_bytes_) != header.index_file_bytes()) {
+    return absl::DataLossError(absl::StrCat(index_path, ": ", dataset->offsets_bytes_,
+                                            " bytes, the header says ", header.index_file_bytes(),
+                                            " (truncated or from another run)"));
+  }
+  if (static_cast<int64_t>(dataset->tokens_bytes_) != header.tokens_file_bytes()) {
+    return absl::DataLossError(absl::StrCat(tokens_path, ": ", dataset->tokens_bytes_,
+                                            " bytes, the header says ", header.tokens_file_bytes(),
+                                            " (truncated or from another run)"));
+  }
+  const uint64_t total = dataset->tokens_bytes_ / header.token_bytes();
+  const uint64_t* o = dataset->offsets_;
+  const size_t count = 2 * header.num_examples() + 1;
+  if (o[0] != 0 || o[count - 1] != total) {
+    return absl::DataLossError(absl::StrCat(index_path, ": offsets do not span ", tokens_path));
+  }
+  for (size_t k = 1; k < count; ++k) {
+    if (o[k] < o[k - 1]) {
+      return absl::DataLossError(absl::StrCat(index_path, ": offset ", k, " decreases (corrupt index)"));
+    }
+  }
+  return dataset;
+}
+
+ShardDataset::~ShardDataset() {
+  if (offsets_ != nullptr) ::munmap(const_cast<uint64_t*>(offsets_), offsets_bytes_);
+  if (tokens_ != nullptr) ::munmap(const_cast<uint8_t*>(tokens_), tokens_bytes_);
+}
+
+void ShardDataset::Copy(uint64_t begin, uint64_t end, int32_t* out) const {
+  if (header_.token_bytes() == 2) {
+    const auto* t = reinterpret_cast<const uint16_t*>(tokens_);
+    for (uint64_t k = begin; k < end; ++k) *out++ = t[k];
+  } else {
+    const auto* t = reinterpret_cast<const uint32_t*>(tokens_);
+    for (uint64_t k = begin; k < end; ++k) *out++ = static_cast<int32_t>(t[k]);
+  }
+}
+
+std::vector<int> ShardDataset::Source(int64_t i) const {
+  std::vector<int> ids(source_length(i));
+  CopySource(i, ids.data());
+  return ids;
+}
+
+std::vector<int> ShardDataset::Target(int64_t i) const {
+  std::vector<int> ids(target_length(i));
+  CopyTarget(i, ids.data());
+  return ids;
+}
+
+std::vector<int32_t> ShardDataset::SourceLengths() const {
+  std::vector<int32_t> lengths(size());
+  for (int64_t i = 0; i < size(); ++i) lengths[i] = source_length(i);
+  return lengths;
+}
+
+std::vector<int32_t> ShardDataset::TargetLengths() const {
+  std::vector<int32_t> lengths(size());
+  for (int64_t i = 0; i < size(); ++i) lengths[i] = target_length(i);
+  return lengths;
+}
+
+}  // namespace fathom::data

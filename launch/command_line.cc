@@ -1,0 +1,101 @@
+#include "launch/command_line.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace fathom::launch {
+namespace {
+
+void PrintOverview() {
+  std::cout << "fathom: trains very deep encoder-decoder Transformers across many ranks.\n\n"
+               "usage: fathom SUBCOMMAND [flags]\n\nsubcommands:\n";
+  for (const auto& command : Subcommands()) {
+    std::printf("  %-10s %s\n", command.name.c_str(), command.summary.c_str());
+  }
+  std::cout << "  help       this list; `fathom SUBCOMMAND --help` for its flags\n";
+}
+
+void PrintHelp(const Subcommand& command) {
+  std::cout << "usage: " << command.usage << "\n\n" << command.summary << "\n\nflags:\n";
+  for (const auto& name : command.flags) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) continue;
+    std::cout << "  --" << name << " (" << flag->Help() << ")\n      default: "
+              << (flag->DefaultValue().empty() ? "\"\"" : flag->DefaultValue()) << "\n";
+  }
+}
+
+// The flag name of "--name=value", "-name", "--noname" (booleans); empty for positionals.
+std::string FlagName(absl::string_view arg) {
+  if (!absl::StartsWith(arg, "-") || arg == "-" ) return "";
+  arg.remove_prefix(absl::StartsWith(arg, "--") ? 2 : 1);
+  const size_t eq = arg.find('=');
+  if (eq != absl::string_view::npos) arg = arg.substr(0, eq);
+  return std::string(arg);
+}
+
+bool Accepts(const Subcommand& command, const std::string& name) {
+  for (const auto& flag : command.flags) {
+    if (name == flag) return true;
+    const absl::CommandLineFlag* f = absl::FindCommandLineFlag(flag);
+    if (f != nullptr && f->IsOfType<bool>() && name == "no" + flag) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int RunCommandLine(int argc, char** argv) {
+  if (argc < 2 || absl::string_view(argv[1]) == "help" || absl::string_view(argv[1]) == "--help" ||
+      absl::string_view(argv[1]) == "-h") {
+    if (argc >= 3) {
+      for (const auto& command : Subcommands()) {
+        if (command.name == argv[2]) {
+          PrintHelp(command);
+          return kExitOk;
+        }
+      }
+    }
+    PrintOverview();
+    return argc < 2 ? kExitUsage : kExitOk;
+  }
+  const Subcommand* command = nullptr;
+  for (const auto& candidate : Subcommands()) {
+    if (candidate.name == argv[1]) command = &candidate;
+  }
+  if (command == nullptr) {
+    std::cerr << "fathom: unknown subcommand '" << argv[1] << "' (see `fathom help`)\n";
+    return kExitUsage;
+  }
+  // argv without the subcommand, for Abseil's parser.
+  std::vector<char*> rest = {argv[0]};
+  bool after_double_dash = false;
+  for (int i = 2; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (!after_double_dash) {
+      if (arg == "--") after_double_dash = true;
+      if (arg == "--help" || arg == "-h" || arg == "--helpfull") {
+        PrintHelp(*command);
+        return kExitOk;
+      }
+      const std::string name = FlagName(arg);
+      if (!name.empty() && !after_double_dash && !Accepts(*command, name)) {
+        std::cerr << "fathom " << command->name << ": unknown flag --" << name
+                  << " (see `fathom " << command->name << " --help`)\n";
+        return kExitUsage;
+      }
+    }
+    rest.push_back(argv[i]);
+  }
+  std::vector<char*> positional_raw = absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
+  std::vector<std::string> positional(positional_raw.begin() + 1, positional_raw.end());
+  return command->run(positional);
+}
+
+}  // namespace fathom::launch

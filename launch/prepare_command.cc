@@ -1,0 +1,57 @@
+// `fathom prepare --config FILE`: SentencePiece + binary shards for every split of data.
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "base/logging.h"
+#include "data/prepare.h"
+#include "launch/command_line.h"
+#include "launch/subcommands.h"
+#include "proto/config_io.h"
+
+ABSL_FLAG(std::string, config, "", "run config, protobuf text format (see configs/)");
+ABSL_FLAG(bool, overwrite, false, "replace an existing data.prepared_dir");
+
+namespace fathom::launch {
+namespace {
+
+int RunPrepare(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::cerr << "fathom prepare: unexpected argument '" << args[0] << "'\n";
+    return kExitUsage;
+  }
+  const std::string path = absl::GetFlag(FLAGS_config);
+  if (path.empty()) {
+    std::cerr << "fathom prepare: --config FILE is required\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<proto::RunConfig> config = LoadRunConfig(path);
+  if (!config.ok()) {
+    FLOG(Error) << config.status().message();
+    return kExitUsage;
+  }
+  const std::string resolved = ConfigToText(*config);
+  FLOG(Info) << "resolved config (" << path << "):\n" << resolved;
+  data::PrepareOptions options;
+  options.seed = config->seed();
+  options.overwrite = absl::GetFlag(FLAGS_overwrite);
+  options.resolved_config = resolved;
+  absl::StatusOr<data::PrepareReport> report = data::RunPrepare(config->data(), options);
+  if (!report.ok()) {
+    FLOG(Error) << "prepare failed: " << report.status().message();
+    return kExitError;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Subcommand PrepareSubcommand() {
+  return {"prepare",
+          "encode corpora with SentencePiece into binary shards (data section of the config)",
+          "fathom prepare --config FILE [--overwrite]",
+          {"config", "overwrite"},
+          RunPrepare};
+}
+
+}  // namespace fathom::launch

@@ -1,0 +1,13 @@
+// One factory per subcommand; fathom_main.cc lists them.
+#ifndef FATHOM_LAUNCH_SUBCOMMANDS_H_
+#define FATHOM_LAUNCH_SUBCOMMANDS_H_
+
+#include "launch/command_line.h"
+
+namespace fathom::launch {
+
+Subcommand PrepareSubcommand();
+
+}  // namespace fathom::launch
+
+#endif  // FATHOM_LAUNCH_SUBCOMMANDS_H_

@@ -1,0 +1,177 @@
+#include "proto/config_validation.h"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace fathom {
+namespace {
+
+// Collects "field: problem" lines.
+class Checker {
+ public:
+  template <typename T>
+  void Positive(const std::string& field, T value) {
+    if (!(value > 0)) Fail(field, absl::StrCat("must be > 0 (got ", value, ")"));
+  }
+  template <typename T>
+  void NonNegative(const std::string& field, T value) {
+    if (!(value >= 0)) Fail(field, absl::StrCat("must be >= 0 (got ", value, ")"));
+  }
+  void Probability(const std::string& field, float value) {
+    if (!(value >= 0.0f && value < 1.0f)) Fail(field, absl::StrCat("must be in [0, 1) (got ", value, ")"));
+  }
+  void Fail(const std::string& field, const std::string& problem) {
+    errors_.push_back(absl::StrCat(field, ": ", problem));
+  }
+  absl::Status Result() const {
+    if (errors_.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrJoin(errors_, "; "));
+  }
+
+ private:
+  std::vector<std::string> errors_;
+};
+
+bool IsSplitName(const std::string& name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+void CheckData(const proto::DataConfig& data, Checker& check) {
+  std::set<std::string> names;
+  for (int i = 0; i < data.split_size(); ++i) {
+    const auto& split = data.split(i);
+    const std::string field = absl::StrCat("data.split[", i, "]");
+    if (!IsSplitName(split.name())) {
+      check.Fail(field + ".name", absl::StrCat("must match [a-z0-9_]+ (got \"", split.name(), "\")"));
+    } else if (!names.insert(split.name()).second) {
+      check.Fail(field + ".name", absl::StrCat("\"", split.name(), "\" is used by two splits"));
+    }
+    if (data.task() == proto::DataConfig::TRANSLATION) {
+      if (split.source().empty()) check.Fail(field + ".source", "required for task TRANSLATION");
+      if (split.target().empty()) check.Fail(field + ".target", "required for task TRANSLATION");
+      if (!split.spider_json().empty()) check.Fail(field + ".spider_json", "only for task TEXT_TO_SQL");
+    } else {
+      if (split.spider_json().empty()) check.Fail(field + ".spider_json", "required for task TEXT_TO_SQL");
+      if (!split.source().empty() || !split.target().empty()) {
+        check.Fail(field + ".source", "only for task TRANSLATION (use spider_json)");
+      }
+    }
+  }
+  if (data.task() == proto::DataConfig::TEXT_TO_SQL && data.spider_tables().empty()) {
+    check.Fail("data.spider_tables", "required for task TEXT_TO_SQL");
+  }
+  if (data.prepared_dir().empty()) check.Fail("data.prepared_dir", "must not be empty");
+  check.NonNegative("data.encode_threads", data.encode_threads());
+  check.Positive("data.chunk_pairs", data.chunk_pairs());
+
+  const auto& spm = data.sentencepiece();
+  const bool per_side = !spm.source_model().empty() || !spm.target_model().empty();
+  if (per_side && (spm.source_model().empty() || spm.target_model().empty())) {
+    check.Fail("data.sentencepiece.source_model", "source_model and target_model go together");
+  }
+  if (per_side && !spm.model().empty()) {
+    check.Fail("data.sentencepiece.model", "give either model or source_model/target_model");
+  }
+  if (spm.vocab_size() <= 4) {
+    check.Fail("data.sentencepiece.vocab_size", absl::StrCat("must be > 4 (got ", spm.vocab_size(), ")"));
+  }
+  if (!(spm.character_coverage() > 0.0f && spm.character_coverage() <= 1.0f)) {
+    check.Fail("data.sentencepiece.character_coverage",
+               absl::StrCat("must be in (0, 1] (got ", spm.character_coverage(), ")"));
+  }
+  check.Positive("data.sentencepiece.input_sentence_size", spm.input_sentence_size());
+  const std::vector<std::pair<std::string, int>> ids = {
+      {"pad_id", spm.pad_id()}, {"unk_id", spm.unk_id()}, {"bos_id", spm.bos_id()}, {"eos_id", spm.eos_id()}};
+  std::set<int> seen;
+  for (const auto& [name, id] : ids) {
+    if (id < 0 || id >= 4) {
+      check.Fail("data.sentencepiece." + name, absl::StrCat("must be in [0, 4) (got ", id, ")"));
+    } else if (!seen.insert(id).second) {
+      check.Fail("data.sentencepiece." + name, absl::StrCat("id ", id, " is already used by another special piece"));
+    }
+  }
+
+  check.NonNegative("data.filter.max_length", data.filter().max_length());
+  const float ratio = data.filter().max_length_ratio();
+  if (!(ratio == 0.0f || ratio >= 1.0f)) {
+    check.Fail("data.filter.max_length_ratio", absl::StrCat("must be 0 (off) or >= 1 (got ", ratio, ")"));
+  }
+  check.Positive("data.batch.max_tokens", data.batch().max_tokens());
+  check.Positive("data.batch.bucket_width", data.batch().bucket_width());
+  check.Positive("data.batch.size_multiple", data.batch().size_multiple());
+}
+
+void CheckModel(const proto::ModelConfig& model, Checker& check) {
+  check.Positive("model.encoder_layers", model.encoder_layers());
+  check.Positive("model.decoder_layers", model.decoder_layers());
+  check.Positive("model.d_model", model.d_model());
+  check.Positive("model.heads", model.heads());
+  check.Positive("model.ffn_dim", model.ffn_dim());
+  if (model.heads() > 0 && model.d_model() % model.heads() != 0) {
+    check.Fail("model.heads", absl::StrCat("must divide model.d_model (", model.d_model(), " % ",
+                                           model.heads(), " != 0)"));
+  }
+  check.Probability("model.dropout", model.dropout());
+  check.Probability("model.attention_dropout", model.attention_dropout());
+  check.Probability("model.activation_dropout", model.activation_dropout());
+  check.Positive("model.max_positions", model.max_positions());
+}
+
+void CheckOptim(const proto::OptimConfig& optim, Checker& check) {
+  check.Positive("optim.lr", optim.lr());
+  check.Probability("optim.beta1", optim.beta1());
+  check.Probability("optim.beta2", optim.beta2());
+  check.Positive("optim.eps", optim.eps());
+  check.NonNegative("optim.weight_decay", optim.weight_decay());
+  check.NonNegative("optim.warmup_steps", optim.warmup_steps());
+  check.Probability("optim.label_smoothing", optim.label_smoothing());
+  check.NonNegative("optim.clip_norm", optim.clip_norm());
+  check.Positive("optim.update_freq", optim.update_freq());
+  check.NonNegative("optim.max_steps", optim.max_steps());
+  check.NonNegative("optim.max_epochs", optim.max_epochs());
+  check.NonNegative("optim.max_seconds", optim.max_seconds());
+  if (optim.schedule() == proto::OptimConfig::LINEAR_DECAY && optim.max_steps() == 0) {
+    check.Fail("optim.max_steps", "schedule LINEAR_DECAY needs max_steps > 0");
+  }
+}
+
+}  // namespace
+
+absl::Status ValidateDataConfig(const proto::DataConfig& data) {
+  Checker check;
+  CheckData(data, check);
+  return check.Result();
+}
+
+absl::Status ValidateRunConfig(const proto::RunConfig& config) {
+  Checker check;
+  if (config.run_dir().empty()) check.Fail("run_dir", "must not be empty");
+  CheckData(config.data(), check);
+  CheckModel(config.model(), check);
+  CheckOptim(config.optim(), check);
+  check.Positive("distributed.bucket_mb", config.distributed().bucket_mb());
+  check.NonNegative("distributed.threads", config.distributed().threads());
+  const std::string& device = config.distributed().device();
+  if (device != "auto" && device != "cpu" && device != "cuda") {
+    check.Fail("distributed.device", absl::StrCat("must be auto, cpu or cuda (got \"", device, "\")"));
+  }
+  check.Positive("distributed.timeout_seconds", config.distributed().timeout_seconds());
+  check.Positive("checkpoint.save_every_steps", config.checkpoint().save_every_steps());
+  check.Positive("checkpoint.keep_last", config.checkpoint().keep_last());
+  check.NonNegative("checkpoint.keep_best", config.checkpoint().keep_best());
+  check.Positive("eval.valid_every_steps", config.eval().valid_every_steps());
+  check.Positive("eval.log_every_steps", config.eval().log_every_steps());
+  check.Positive("eval.beam_size", config.eval().beam_size());
+  check.NonNegative("eval.patience", config.eval().patience());
+  return check.Result();
+}
+
+}  // namespace fathom

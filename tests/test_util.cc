@@ -1,0 +1,70 @@
+#include "tests/test_util.h"
+
+#include <stdlib.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace fathom::testing {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/fathom_test_XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void WriteTextFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary);
+  out << contents;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+void WriteLines(const std::string& path, const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& line : lines) text += line + "\n";
+  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0) {
+    gzFile f = gzopen(path.c_str(), "wb");
+    if (f == nullptr) throw std::runtime_error("cannot write " + path);
+    gzwrite(f, text.data(), static_cast<unsigned>(text.size()));
+    gzclose(f);
+  } else {
+    WriteTextFile(path, text);
+  }
+}
+
+std::vector<std::string> ReadGzipLines(const std::string& path, int max_lines) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (f == nullptr) throw std::runtime_error("cannot read " + path);
+  std::vector<std::string> lines;
+  char buffer[1 << 16];
+  while (static_cast<int>(lines.size()) < max_lines && gzgets(f, buffer, sizeof(buffer)) != nullptr) {
+    std::string line(buffer);
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    lines.push_back(line);
+  }
+  gzclose(f);
+  return lines;
+}
+
+std::string SharedDataDir() {
+  const char* env = std::getenv("FATHOM_SHARED_DATA");
+  if (env != nullptr) return env;
+  return "../shared/data";
+}
+
+std::string FathomBinary() {
+  const char* env = std::getenv("FATHOM_BINARY");
+  if (env != nullptr) return env;
+  return "build/launch/fathom";
+}
+
+}  // namespace fathom::testing

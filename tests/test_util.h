@@ -1,0 +1,35 @@
+// Shared helpers of the test binaries: a fresh temporary directory per test and the paths the
+// build passes in (shared data, the fathom binary).
+#ifndef FATHOM_TESTS_TEST_UTIL_H_
+#define FATHOM_TESTS_TEST_UTIL_H_
+
+#include <string>
+#include <vector>
+
+namespace fathom::testing {
+
+// A new empty directory under $TMPDIR, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void WriteTextFile(const std::string& path, const std::string& contents);
+// Writes `lines` joined by '\n' (with a final newline), gzip-compressed when path ends in .gz.
+void WriteLines(const std::string& path, const std::vector<std::string>& lines);
+std::vector<std::string> ReadGzipLines(const std::string& path, int max_lines);
+
+// ../shared/data as seen from the source tree (FATHOM_SHARED_DATA overrides).
+std::string SharedDataDir();
+// The fathom binary built alongside the tests.
+std::string FathomBinary();
+
+}  // namespace fathom::testing
+
+#endif  // FATHOM_TESTS_TEST_UTIL_H_
