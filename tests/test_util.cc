@@ -58,13 +58,19 @@ std::vector<std::string> ReadGzipLines(const std::string& path, int max_lines) {
 std::string SharedDataDir() {
   const char* env = std::getenv("FATHOM_SHARED_DATA");
   if (env != nullptr) return env;
-  return "../shared/data";
+  return FATHOM_DEFAULT_SHARED_DATA;
+}
+
+std::string SourceDir() {
+  const char* env = std::getenv("FATHOM_SOURCE_DIR");
+  if (env != nullptr) return env;
+  return FATHOM_DEFAULT_SOURCE_DIR;
 }
 
 std::string FathomBinary() {
   const char* env = std::getenv("FATHOM_BINARY");
   if (env != nullptr) return env;
-  return "build/launch/fathom";
+  return FATHOM_DEFAULT_BINARY;
 }
 
 }  // namespace fathom::testing

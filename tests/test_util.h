@@ -27,6 +27,8 @@ std::vector<std::string> ReadGzipLines(const std::string& path, int max_lines);
 
 // ../shared/data as seen from the source tree (FATHOM_SHARED_DATA overrides).
 std::string SharedDataDir();
+// The repository root.
+std::string SourceDir();
 // The fathom binary built alongside the tests.
 std::string FathomBinary();
 

@@ -1,0 +1,61 @@
+// Reads the Spider text-to-SQL release (tables.json and the examples files) and turns a question
+// plus its database schema into the model's input text. Every structural problem is reported
+// with the file and the element (and byte offset for malformed JSON), because the files are
+// hand-edited JSON arrays that are hard to bisect by eye.
+#ifndef FATHOM_DATA_SPIDER_READER_H_
+#define FATHOM_DATA_SPIDER_READER_H_
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace fathom::data {
+
+struct SpiderColumn {
+  std::string name;           // natural-language name, e.g. "stadium id"
+  std::string name_original;  // as in the SQL, e.g. "Stadium_ID"
+  std::string type;           // "text", "number", "time", "boolean", "others"
+  int table = -1;             // index into table_names; -1 only for "*"
+};
+
+struct SpiderSchema {
+  std::string db_id;
+  std::vector<std::string> table_names, table_names_original;
+  std::vector<SpiderColumn> columns;              // index = Spider column id, column 0 is "*"
+  std::vector<int> primary_keys;                  // column ids; composite keys are flattened
+  std::vector<std::pair<int, int>> foreign_keys;  // (column id, referenced column id)
+  std::string source_path;  // the tables file it came from, so later errors can name it
+};
+
+using SpiderSchemas = std::map<std::string, SpiderSchema>;  // by db_id
+
+// Reads tables.json. Fails on a duplicate db_id, on table/column lists of different lengths and
+// on any table or column index out of range.
+absl::StatusOr<SpiderSchemas> LoadSpiderTables(const std::string& path);
+
+struct SpiderExample {
+  std::string question;  // surrounding whitespace stripped, otherwise as in the file (UTF-8)
+  std::string query;     // likewise
+  std::string db_id;
+};
+
+// Reads a Spider examples file (train_spider.json, dev.json, ...); every db_id must be in
+// `schemas`. Fields other than question, query and db_id are ignored.
+absl::StatusOr<std::vector<SpiderExample>> LoadSpiderExamples(const std::string& path,
+                                                              const SpiderSchemas& schemas);
+
+// Model input: the question followed by the serialised schema of its database, e.g.
+//   "How many singers do we have? | concert_singer | stadium : stadium_id , location , name |
+//    singer : singer_id , name"
+// This is the T5/PICARD ("peteshaw") serialisation without database values. Table and column
+// names are the *original* ones, lower-cased, so the model can copy them into SQL; the db_id is
+// kept as is, as PICARD does. Tables keep their file order; "*" is left out. A table without
+// columns serialises as "table :".
+std::string SerializeSpiderInput(const std::string& question, const SpiderSchema& schema);
+
+}  // namespace fathom::data
+
+#endif  // FATHOM_DATA_SPIDER_READER_H_

@@ -1,0 +1,93 @@
+// The `fathom` binary as a user meets it: help, usage errors (exit 2), data errors (exit 1).
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace fathom {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+Result RunFathom(const std::string& args) {
+  const std::string command = absl::StrCat(testing::FathomBinary(), " ", args, " 2>&1");
+  FILE* pipe = ::popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+TEST(CliTest, HelpListsSubcommandsAndTheirFlags) {
+  Result overview = RunFathom("help");
+  EXPECT_EQ(overview.exit_code, 0);
+  EXPECT_THAT(overview.output, HasSubstr("prepare"));
+  Result prepare = RunFathom("prepare --help");
+  EXPECT_EQ(prepare.exit_code, 0);
+  EXPECT_THAT(prepare.output, HasSubstr("fathom prepare --config FILE"));
+  EXPECT_THAT(prepare.output, HasSubstr("--overwrite"));
+  EXPECT_EQ(RunFathom("help prepare").output, prepare.output);
+}
+
+TEST(CliTest, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(RunFathom("").exit_code, 2);
+  Result unknown = RunFathom("frobnicate");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.output, HasSubstr("unknown subcommand 'frobnicate'"));
+  Result flag = RunFathom("prepare --config x.pbtxt --max_tokens 5");
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_THAT(flag.output, HasSubstr("unknown flag --max_tokens"));
+  EXPECT_EQ(RunFathom("prepare").exit_code, 2);
+}
+
+TEST(CliTest, BadConfigExitsWithTwoNamingTheField) {
+  testing::TempDir dir;
+  testing::WriteTextFile(dir.File("run.pbtxt"), "data {\n  batch { max_tokens: 0 }\n}\n");
+  Result result = RunFathom(absl::StrCat("prepare --config ", dir.File("run.pbtxt")));
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.output, HasSubstr("data.batch.max_tokens: must be > 0"));
+  Result missing = RunFathom(absl::StrCat("prepare --config ", dir.File("nope.pbtxt")));
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.output, HasSubstr("nope.pbtxt"));
+}
+
+TEST(CliTest, PrepareRunsAndReportsCountsAndMissingInputs) {
+  testing::TempDir dir;
+  testing::WriteLines(dir.File("a.de"), {"ein kleiner Test", "noch ein Satz", "der dritte Satz"});
+  testing::WriteLines(dir.File("a.en"), {"a small test", "another sentence", "the third sentence"});
+  const std::string config = absl::StrCat(R"(
+    data {
+      split { name: "train" source: ")", dir.File("a.de"), R"(" target: ")", dir.File("a.en"), R"(" }
+      prepared_dir: ")", dir.File("out"), R"("
+      sentencepiece { vocab_size: 30 }
+    })");
+  testing::WriteTextFile(dir.File("run.pbtxt"), config);
+  Result ok = RunFathom(absl::StrCat("prepare --config ", dir.File("run.pbtxt")));
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_THAT(ok.output, HasSubstr("resolved config"));
+  EXPECT_THAT(ok.output, HasSubstr("max_length_ratio: 3"));  // a default, printed
+  EXPECT_THAT(ok.output, HasSubstr("split train: read 3, kept 3"));
+
+  testing::WriteTextFile(dir.File("missing.pbtxt"),
+                         absl::StrCat(R"(data { split { name: "train" source: ")", dir.File("gone.de"),
+                                      R"(" target: "x" } prepared_dir: ")", dir.File("out2"), R"(" })"));
+  Result missing = RunFathom(absl::StrCat("prepare --config ", dir.File("missing.pbtxt")));
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("gone.de: no such file"));
+}
+
+}  // namespace
+}  // namespace fathom
