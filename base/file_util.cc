@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace fathom {
 namespace fs = std::filesystem;
@@ -68,16 +69,16 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& content
   return absl::OkStatus();
 }
 
-absl::StatusOr<StagingDir> StagingDir::Create(const std::string& final_path) {
-  fs::path final_fs(final_path);
-  if (final_fs.has_parent_path()) {
-    std::error_code ec;
-    fs::create_directories(final_fs.parent_path(), ec);
-    if (ec) {
-      return absl::PermissionDeniedError(
-          absl::StrCat(final_fs.parent_path().string(), ": cannot create directory: ", ec.message()));
-    }
+absl::StatusOr<StagingDir> StagingDir::Create(const std::string& path) {
+  // "out/" and "out" name the same directory; without this the staging directory would be
+  // created inside the final one.
+  fs::path final_fs = fs::path(path).lexically_normal();
+  if (!final_fs.has_filename()) final_fs = final_fs.parent_path();
+  if (final_fs.empty() || final_fs.filename() == "." || final_fs.filename() == "..") {
+    return absl::InvalidArgumentError(absl::StrCat("\"", path, "\" is not a usable output directory name"));
   }
+  const std::string final_path = final_fs.string();
+  if (final_fs.has_parent_path()) RETURN_IF_ERROR(MakeDirs(final_fs.parent_path().string()));
   std::string pattern = absl::StrCat(final_path, ".partial-XXXXXX");
   if (::mkdtemp(pattern.data()) == nullptr) {
     return absl::PermissionDeniedError(
@@ -115,9 +116,13 @@ absl::Status StagingDir::Commit(bool replace) {
   }
   fs::rename(temp_path_, final_path_, ec);
   if (ec) {
-    if (!old_aside.empty()) fs::rename(old_aside, final_path_, ec);
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot rename ", temp_path_, " to ", final_path_, ": ", ec.message()));
+    std::string message = absl::StrCat("cannot rename ", temp_path_, " to ", final_path_, ": ", ec.message());
+    if (!old_aside.empty()) {
+      std::error_code restore;
+      fs::rename(old_aside, final_path_, restore);
+      if (restore) absl::StrAppend(&message, "; the previous contents are kept in ", old_aside);
+    }
+    return absl::PermissionDeniedError(message);
   }
   committed_ = true;
   if (!old_aside.empty()) fs::remove_all(old_aside, ec);

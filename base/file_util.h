@@ -21,7 +21,7 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& content
 // `final_path` by Commit(). Destroyed uncommitted, it deletes what it holds.
 class StagingDir {
  public:
-  static absl::StatusOr<StagingDir> Create(const std::string& final_path);
+  static absl::StatusOr<StagingDir> Create(const std::string& path);
   StagingDir(StagingDir&& other) noexcept;
   StagingDir& operator=(StagingDir&&) = delete;
   StagingDir(const StagingDir&) = delete;

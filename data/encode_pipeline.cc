@@ -7,6 +7,8 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+
 namespace fathom::data {
 namespace {
 
@@ -115,7 +117,12 @@ absl::Status EncodePairs(PairSource& source, const Vocabulary& source_vocab,
     for (int64_t sequence = 0;; ++sequence) {
       RawChunk chunk;
       chunk.sequence = sequence;
-      absl::StatusOr<bool> more = source.NextChunk(options.chunk_pairs, &chunk.pairs);
+      absl::StatusOr<bool> more = false;
+      try {
+        more = source.NextChunk(options.chunk_pairs, &chunk.pairs);
+      } catch (const std::exception& e) {
+        more = absl::InternalError(absl::StrCat("reading failed: ", e.what()));
+      }
       if (!more.ok()) {
         pipeline.Fail(more.status());
         break;
@@ -128,18 +135,23 @@ absl::Status EncodePairs(PairSource& source, const Vocabulary& source_vocab,
   std::vector<std::thread> workers;
   for (int w = 0; w < threads; ++w) {
     workers.emplace_back([&] {
-      RawChunk raw;
-      while (pipeline.PopRaw(&raw)) {
-        EncodedChunk encoded;
-        encoded.sequence = raw.sequence;
-        encoded.source.resize(raw.pairs.size());
-        encoded.target.resize(raw.pairs.size());
-        for (size_t i = 0; i < raw.pairs.size(); ++i) {
-          source_vocab.Encode(raw.pairs[i].source, &encoded.source[i]);
-          target_vocab.Encode(raw.pairs[i].target, &encoded.target[i]);
+      // An exception must not escape a thread (std::terminate); it ends the run as an error.
+      try {
+        RawChunk raw;
+        while (pipeline.PopRaw(&raw)) {
+          EncodedChunk encoded;
+          encoded.sequence = raw.sequence;
+          encoded.source.resize(raw.pairs.size());
+          encoded.target.resize(raw.pairs.size());
+          for (size_t i = 0; i < raw.pairs.size(); ++i) {
+            source_vocab.Encode(raw.pairs[i].source, &encoded.source[i]);
+            target_vocab.Encode(raw.pairs[i].target, &encoded.target[i]);
+          }
+          raw.pairs.clear();
+          if (!pipeline.PushEncoded(std::move(encoded))) break;
         }
-        raw.pairs.clear();
-        if (!pipeline.PushEncoded(std::move(encoded))) break;
+      } catch (const std::exception& e) {
+        pipeline.Fail(absl::InternalError(absl::StrCat("encoding thread failed: ", e.what())));
       }
       pipeline.WorkerDone();
     });
@@ -147,7 +159,12 @@ absl::Status EncodePairs(PairSource& source, const Vocabulary& source_vocab,
 
   EncodedChunk chunk;
   while (pipeline.PopNext(&chunk, threads)) {
-    absl::Status written = sink(chunk);
+    absl::Status written;
+    try {
+      written = sink(chunk);
+    } catch (const std::exception& e) {
+      written = absl::InternalError(absl::StrCat("writing encoded data failed: ", e.what()));
+    }
     if (!written.ok()) {
       pipeline.Fail(std::move(written));
       break;

@@ -1,6 +1,7 @@
 // Streams text pairs through SentencePiece on every core: one reader thread fills chunks, N
 // workers encode them, and the calling thread hands encoded chunks to a sink in input order.
-// At most `2 * threads + 2` chunks are alive at once, so memory does not grow with the corpus.
+// At most about `3 * threads + 4` chunks are alive at once (queue, workers, reorder window,
+// reader and writer), so memory does not grow with the corpus.
 #ifndef FATHOM_DATA_ENCODE_PIPELINE_H_
 #define FATHOM_DATA_ENCODE_PIPELINE_H_
 

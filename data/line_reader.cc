@@ -35,7 +35,18 @@ bool LineReader::Refill() {
   if (begin_ > 0 && rest > 0) std::memmove(buffer_.data(), buffer_.data() + begin_, rest);
   begin_ = 0;
   end_ = rest;
-  if (buffer_.size() - end_ < kBlockBytes / 2) buffer_.resize(buffer_.size() * 2);
+  if (rest > kMaxLineBytes) {
+    status_ = absl::InvalidArgumentError(absl::StrCat(
+        path_, ":", line_number_ + 1, ": line longer than ", kMaxLineBytes >> 20,
+        " MiB: not line-aligned text (CR-only line endings?)"));
+    return false;
+  }
+  if (buffer_.size() - end_ < kBlockBytes / 2) {
+    buffer_.resize(buffer_.size() * 2);
+  } else if (buffer_.size() > 4 * kBlockBytes && rest < kBlockBytes) {
+    buffer_.resize(kBlockBytes);  // give back what one long line took
+    buffer_.shrink_to_fit();
+  }
   const int n = gzread(static_cast<gzFile>(file_), buffer_.data() + end_,
                        static_cast<unsigned>(buffer_.size() - end_));
   if (n < 0) {
@@ -71,7 +82,12 @@ bool LineReader::Next(std::string* line) {
     ++line_number_;
     size_t kept = length;
     if (kept > 0 && start[kept - 1] == '\r') --kept;
-    const long bad = FindInvalidUtf8(start, kept);
+    // A UTF-8 byte-order mark (files saved on Windows) is not part of the first sentence.
+    if (line_number_ == 1 && kept >= 3 && std::memcmp(start, "\xEF\xBB\xBF", 3) == 0) {
+      start += 3;
+      kept -= 3;
+    }
+    const long bad = check_utf8_ ? FindInvalidUtf8(start, kept) : -1;
     if (bad >= 0) {
       status_ = absl::InvalidArgumentError(absl::StrCat(
           path_, ":", line_number_, ": invalid UTF-8 at byte ", bad + 1, " of the line"));

@@ -23,6 +23,12 @@ class LineReader {
   // 1-based number of the line last returned.
   long line_number() const { return line_number_; }
   const std::string& path() const { return path_; }
+  // For counting the rest of a file whose content no longer matters (line-count mismatches).
+  void DisableUtf8Check() { check_utf8_ = false; }
+
+  // A longer "line" means the file is not line-oriented text (CR-only endings, binary data);
+  // failing beats buffering the whole file.
+  static constexpr size_t kMaxLineBytes = 8 << 20;
 
  private:
   LineReader(std::string path, void* file);
@@ -35,6 +41,7 @@ class LineReader {
   size_t end_ = 0;
   bool eof_ = false;
   long line_number_ = 0;
+  bool check_utf8_ = true;
   absl::Status status_;
 };
 

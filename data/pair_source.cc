@@ -15,6 +15,7 @@ absl::StatusOr<std::unique_ptr<ParallelTextSource>> ParallelTextSource::Open(
 
 absl::Status ParallelTextSource::MismatchError(LineReader& longer, LineReader& shorter) {
   // Count the rest of the longer file so the message gives both true counts.
+  longer.DisableUtf8Check();
   std::string line;
   while (longer.Next(&line)) {
   }

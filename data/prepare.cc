@@ -51,6 +51,11 @@ class Preparer {
   absl::StatusOr<PrepareReport> Run() {
     const absl::Time start = absl::Now();
     if (data_.split_size() == 0) return absl::InvalidArgumentError("data.split: no splits to prepare");
+    // Say so now, not after hours of encoding (Commit checks again against a race).
+    if (!options_.overwrite && PathExists(data_.prepared_dir())) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(data_.prepared_dir(), " already exists (pass --overwrite to replace it)"));
+    }
     if (data_.task() == proto::DataConfig::TEXT_TO_SQL) {
       ASSIGN_OR_RETURN(schemas_, LoadSpiderTables(data_.spider_tables()));
       for (const auto& split : data_.split()) {

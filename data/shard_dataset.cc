@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -65,14 +66,19 @@ absl::StatusOr<std::unique_ptr<ShardDataset>> ShardDataset::Open(const std::stri
   dataset->offsets_ = reinterpret_cast<const uint64_t*>(index_data);
   RETURN_IF_ERROR(MapFile(tokens_path, &dataset->tokens_, &dataset->tokens_bytes_));
 
-  const uint64_t expected_index = (2 * static_cast<uint64_t>(header.num_examples()) + 1) * sizeof(uint64_t);
-  if (dataset->offsets_bytes_ != expected_index ||
-      static_cast<int64_t>(dataset->offsets_bytes_) != header.index_file_bytes()) {
-    return absl::DataLossError(absl::StrCat(index_path, ": ", dataset->offsets_bytes_,
-                                            " bytes, the header says ", header.index_file_bytes(),
-                                            " (truncated or from another run)"));
+  // Sizes are compared by division so a corrupt count cannot overflow into a match.
+  const int64_t n = header.num_examples();
+  const size_t index_bytes = dataset->offsets_bytes_;
+  if (n < 0 || index_bytes % sizeof(uint64_t) != 0 ||
+      index_bytes / sizeof(uint64_t) != 2 * static_cast<uint64_t>(n) + 1 ||
+      static_cast<int64_t>(index_bytes) != header.index_file_bytes()) {
+    return absl::DataLossError(absl::StrCat(
+        index_path, ": ", index_bytes, " bytes, but the header's ", n, " examples need ",
+        (2 * static_cast<uint64_t>(std::max<int64_t>(n, 0)) + 1) * sizeof(uint64_t),
+        " and it records ", header.index_file_bytes(), " (truncated or from another run)"));
   }
-  if (static_cast<int64_t>(dataset->tokens_bytes_) != header.tokens_file_bytes()) {
+  if (static_cast<int64_t>(dataset->tokens_bytes_) != header.tokens_file_bytes() ||
+      dataset->tokens_bytes_ % header.token_bytes() != 0) {
     return absl::DataLossError(absl::StrCat(tokens_path, ": ", dataset->tokens_bytes_,
                                             " bytes, the header says ", header.tokens_file_bytes(),
                                             " (truncated or from another run)"));

@@ -13,6 +13,19 @@
 namespace fathom::data {
 namespace {
 
+// Flushes, syncs and closes; returns "" or what failed, with errno captured at the failure.
+std::string Close(std::FILE** file) {
+  std::string error;
+  if (std::fflush(*file) != 0) {
+    error = absl::StrCat("flush failed: ", std::strerror(errno));
+  } else if (::fsync(fileno(*file)) != 0) {
+    error = absl::StrCat("fsync failed: ", std::strerror(errno));
+  }
+  if (std::fclose(*file) != 0 && error.empty()) error = absl::StrCat("close failed: ", std::strerror(errno));
+  *file = nullptr;
+  return error;
+}
+
 void Count(std::vector<int64_t>& histogram, size_t length) {
   const size_t bucket = length / kHistogramBucketWidth;
   if (histogram.size() <= bucket) histogram.resize(bucket + 1, 0);
@@ -94,14 +107,13 @@ absl::Status ShardWriter::Add(const std::vector<int>& source, const std::vector<
 }
 
 absl::Status ShardWriter::Finish(proto::ShardHeader header) {
-  const bool tokens_ok = std::fflush(tokens_) == 0 && ::fsync(fileno(tokens_)) == 0;
-  const bool index_ok = std::fflush(index_) == 0 && ::fsync(fileno(index_)) == 0;
-  std::fclose(tokens_);
-  std::fclose(index_);
-  tokens_ = index_ = nullptr;
-  if (!tokens_ok || !index_ok) {
-    return absl::DataLossError(absl::StrCat(dir_, "/", split_, ": flushing shard files failed: ",
-                                            std::strerror(errno)));
+  const std::string tokens_error = Close(&tokens_);
+  const std::string index_error = Close(&index_);
+  if (!tokens_error.empty()) {
+    return absl::DataLossError(absl::StrCat(ShardTokensFile(dir_, split_), ": ", tokens_error));
+  }
+  if (!index_error.empty()) {
+    return absl::DataLossError(absl::StrCat(ShardIndexFile(dir_, split_), ": ", index_error));
   }
   header.set_magic(kShardMagic);
   header.set_version(kShardVersion);

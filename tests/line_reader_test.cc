@@ -71,6 +71,25 @@ TEST(LineReaderTest, LinesLongerThanTheBlock) {
   EXPECT_EQ(lines[1], longline);
 }
 
+TEST(LineReaderTest, FileWithoutLineBreaksIsRefusedNotBuffered) {
+  testing::TempDir dir;
+  std::string text;
+  for (size_t i = 0; text.size() <= LineReader::kMaxLineBytes; ++i) text += "one sentence.\r";
+  testing::WriteTextFile(dir.File("cr_only.txt"), "first line\n" + text);
+  absl::Status status;
+  auto lines = ReadAll(dir.File("cr_only.txt"), &status);
+  EXPECT_EQ(lines.size(), 1u);
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(std::string(status.message()), HasSubstr("cr_only.txt:2: line longer than 8 MiB"));
+}
+
+TEST(LineReaderTest, DropsAByteOrderMark) {
+  testing::TempDir dir;
+  testing::WriteTextFile(dir.File("bom.txt"), "\xEF\xBB\xBF" "erste\nzweite\n");
+  absl::Status status;
+  EXPECT_EQ(ReadAll(dir.File("bom.txt"), &status), (std::vector<std::string>{"erste", "zweite"}));
+}
+
 TEST(LineReaderTest, InvalidUtf8NamesFileAndLine) {
   testing::TempDir dir;
   testing::WriteLines(dir.File("bad.de.gz"), {"gut", "auch gut", "schlecht \xfe hier"});

@@ -247,6 +247,28 @@ TEST_F(PrepareTest, ExistingOutputIsKeptUnlessOverwriteIsAsked) {
   EXPECT_EQ(PartialDirs(), 0);
 }
 
+TEST_F(PrepareTest, TrailingSlashInPreparedDirWorksWithAndWithoutOverwrite) {
+  proto::DataConfig data = TranslationConfig();
+  data.set_prepared_dir(dir_.File("slashed/"));
+  ASSERT_TRUE(RunPrepare(data, PrepareOptions{}).ok());
+  auto again = RunPrepare(data, PrepareOptions{1, true, ""});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(ShardDataset::Open(dir_.File("slashed"), "train").ok());
+  EXPECT_EQ(PartialDirs(), 0);
+  for (const auto& entry : fs::directory_iterator(dir_.File("slashed"))) {
+    EXPECT_EQ(entry.path().filename().string().find(".partial-"), std::string::npos) << entry.path();
+  }
+}
+
+TEST_F(PrepareTest, ExistingOutputIsRefusedBeforeAnyWork) {
+  ASSERT_TRUE(MakeDirs(dir_.File("prepared")).ok());
+  proto::DataConfig data = TranslationConfig();
+  data.mutable_split(0)->set_source(dir_.File("would_fail_later.de"));
+  auto report = RunPrepare(data, PrepareOptions{});
+  ASSERT_FALSE(report.ok());
+  EXPECT_THAT(std::string(report.status().message()), HasSubstr("already exists"));
+}
+
 TEST_F(PrepareTest, SpiderInputsCarryTheSchemaAndDbIds) {
   const std::string spider = testing::SharedDataDir() + "/spider/";
   proto::DataConfig data;

@@ -95,6 +95,21 @@ TEST(ShardDatasetTest, CorruptIndexIsNamed) {
   EXPECT_THAT(std::string(dataset.status().message()), HasSubstr("train.index"));
 }
 
+TEST(ShardDatasetTest, HugeExampleCountInHeaderIsRefusedNotRead) {
+  testing::TempDir dir;
+  WriteShard(dir.path(), RandomExamples(5, 1000, 1), 2);
+  const std::string header_path = ShardHeaderFile(dir.path(), "train");
+  proto::ShardHeader header;
+  std::ifstream in(header_path, std::ios::binary);
+  ASSERT_TRUE(header.ParseFromIstream(&in));
+  // (2n + 1) * 8 wraps around to a small number for this n.
+  header.set_num_examples(int64_t{1} << 62);
+  testing::WriteTextFile(header_path, header.SerializeAsString());
+  auto dataset = ShardDataset::Open(dir.path(), "train");
+  ASSERT_FALSE(dataset.ok());
+  EXPECT_THAT(std::string(dataset.status().message()), HasSubstr("train.index"));
+}
+
 TEST(ShardDatasetTest, NotAHeaderIsNamed) {
   testing::TempDir dir;
   WriteShard(dir.path(), RandomExamples(5, 1000, 1), 2);
