@@ -1,0 +1,81 @@
+#include "models/attention.h"
+
+#include <cmath>
+
+namespace fathom::models {
+
+MultiHeadAttentionImpl::MultiHeadAttentionImpl(int64_t d_model, int64_t heads, double dropout,
+                                               int64_t num_relations)
+    : heads_(heads), d_head_(d_model / heads), dropout_(dropout) {
+  q_proj = register_module("q_proj", torch::nn::Linear(d_model, d_model));
+  k_proj = register_module("k_proj", torch::nn::Linear(d_model, d_model));
+  v_proj = register_module("v_proj", torch::nn::Linear(d_model, d_model));
+  out_proj = register_module("out_proj", torch::nn::Linear(d_model, d_model));
+  if (num_relations > 0) {
+    relation_k = register_parameter("relation_k", torch::zeros({num_relations, d_head_}));
+    relation_v = register_parameter("relation_v", torch::zeros({num_relations, d_head_}));
+  }
+}
+
+torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& query,
+                                              const torch::Tensor& memory,
+                                              const torch::Tensor& key_padding, bool causal,
+                                              const torch::Tensor& relations) {
+  const int64_t B = query.size(0), T = query.size(1), S = memory.size(1);
+  // [B, H, T, d_head]
+  auto split = [&](const torch::Tensor& x, int64_t len) {
+    return x.view({B, len, heads_, d_head_}).transpose(1, 2);
+  };
+  torch::Tensor q = split(q_proj(query), T);
+  torch::Tensor k = split(k_proj(memory), S);
+  torch::Tensor v = split(v_proj(memory), S);
+  const bool relational = relation_k.defined() && relations.defined();
+  const double p = is_training() ? dropout_ : 0.0;
+
+  torch::Tensor context;
+#if TORCH_VERSION_MAJOR >= 2
+  if (!relational) {
+    // Fused (flash / memory-efficient) kernels where LibTorch has them.
+    torch::Tensor mask;
+    if (key_padding.defined()) mask = key_padding.logical_not().view({B, 1, 1, S});
+    if (causal) {
+      auto allowed = torch::ones({T, S}, query.options().dtype(torch::kBool)).tril(S - T);
+      mask = mask.defined() ? mask.logical_and(allowed) : allowed;
+    }
+    context = at::scaled_dot_product_attention(q, k, v, mask, p, false);
+  }
+#endif
+  if (!context.defined()) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(d_head_));
+    torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B, H, T, S]
+    torch::Tensor rel;
+    if (relational) {
+      // q_i . r^K_ij without materialising [B, T, S, d_head]: score q against every relation
+      // embedding once, then pick each pair's relation.
+      rel = relations.unsqueeze(1).expand({B, heads_, T, S});
+      torch::Tensor q_rel = torch::matmul(q, relation_k.t());  // [B, H, T, R]
+      scores = scores + q_rel.gather(3, rel);
+    }
+    scores = scores * scale;
+    if (key_padding.defined()) {
+      scores = scores.masked_fill(key_padding.view({B, 1, 1, S}), -std::numeric_limits<float>::infinity());
+    }
+    if (causal) {
+      auto future = torch::ones({T, S}, query.options().dtype(torch::kBool)).triu(S - T + 1);
+      scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
+    }
+    torch::Tensor weights = torch::softmax(scores.to(torch::kFloat), -1).to(q.scalar_type());
+    weights = torch::dropout(weights, p, is_training());
+    context = torch::matmul(weights, v);
+    if (relational) {
+      // sum_j a_ij r^V_ij = sum_r (sum over j with relation r of a_ij) r^V_r
+      const int64_t R = relation_v.size(0);
+      torch::Tensor per_relation = torch::zeros({B, heads_, T, R}, weights.options());
+      per_relation.scatter_add_(3, rel, weights);
+      context = context + torch::matmul(per_relation, relation_v);
+    }
+  }
+  return out_proj(context.transpose(1, 2).reshape({B, T, heads_ * d_head_}));
+}
+
+}  // namespace fathom::models

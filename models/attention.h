@@ -1,0 +1,34 @@
+// Multi-head attention, optionally relation-aware (Shaw et al. 2018; RAT-SQL): learned
+// embeddings of the relation between positions i and j are added to the key and the value.
+#ifndef FATHOM_MODELS_ATTENTION_H_
+#define FATHOM_MODELS_ATTENTION_H_
+
+#include <torch/torch.h>
+
+namespace fathom::models {
+
+class MultiHeadAttentionImpl : public torch::nn::Module {
+ public:
+  // num_relations > 0 adds relation key/value embeddings of width d_model / heads.
+  MultiHeadAttentionImpl(int64_t d_model, int64_t heads, double dropout, int64_t num_relations = 0);
+
+  // query [B, T, d], memory [B, S, d]. key_padding [B, S] bool, true at padding (may be
+  // undefined). causal: position i sees j <= i. relations [B, T, S] int64 ids (relation-aware only).
+  torch::Tensor forward(const torch::Tensor& query, const torch::Tensor& memory,
+                        const torch::Tensor& key_padding, bool causal,
+                        const torch::Tensor& relations = {});
+
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+  torch::Tensor relation_k, relation_v;  // [R, d_head]; undefined when not relation-aware
+  int64_t heads() const { return heads_; }
+
+ private:
+  int64_t heads_;
+  int64_t d_head_;
+  double dropout_;
+};
+TORCH_MODULE(MultiHeadAttention);
+
+}  // namespace fathom::models
+
+#endif  // FATHOM_MODELS_ATTENTION_H_

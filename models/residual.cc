@@ -1,0 +1,59 @@
+#include "models/residual.h"
+
+#include <cmath>
+
+namespace fathom::models {
+namespace {
+
+// Variance over real positions and all features from reduced (sum, sum of squares, count).
+double Variance(double sum, double sum_sq, double count) {
+  const double mean = sum / count;
+  return std::max(0.0, sum_sq / count - mean * mean);
+}
+
+}  // namespace
+
+ResidualImpl::ResidualImpl(int64_t d_model, NormScheme scheme, double dropout)
+    : scheme_(scheme), dropout_(dropout) {
+  if (scheme != NormScheme::kNone) {
+    norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})));
+  }
+  if (scheme == NormScheme::kAdmin) omega = register_parameter("omega", torch::ones({d_model}));
+}
+
+torch::Tensor ResidualImpl::forward(const torch::Tensor& x,
+                                    const std::function<torch::Tensor(const torch::Tensor&)>& branch,
+                                    AdminProfile* profile) {
+  switch (scheme_) {
+    case NormScheme::kPreLn:
+      return x + torch::dropout(branch(norm(x)), dropout_, is_training());
+    case NormScheme::kNone:
+      return x + torch::dropout(branch(x), dropout_, is_training());
+    case NormScheme::kPostLn:
+      return norm(x + torch::dropout(branch(x), dropout_, is_training()));
+    case NormScheme::kAdmin:
+      break;
+  }
+  if (profile != nullptr) {
+    torch::NoGradGuard no_grad;
+    omega.fill_(profile->r);
+    profile->omegas.push_back(profile->r);
+  }
+  torch::Tensor f = torch::dropout(branch(x), dropout_, is_training());
+  torch::Tensor scaled = x * omega;
+  if (profile != nullptr) {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor keep = profile->keep.to(torch::kDouble);
+    const torch::Tensor a = scaled.detach().to(torch::kDouble) * keep;
+    const torch::Tensor b = f.detach().to(torch::kDouble) * keep;
+    const double count = keep.sum().item<double>() * static_cast<double>(x.size(-1));
+    torch::Tensor stats = torch::stack({a.sum(), a.square().sum(), torch::scalar_tensor(count, torch::kDouble),
+                                        b.sum(), b.square().sum(), torch::scalar_tensor(count, torch::kDouble)});
+    if (profile->reduce) profile->reduce(stats);
+    const auto s = stats.accessor<double, 1>();
+    profile->r = std::sqrt(Variance(s[0], s[1], s[2]) + Variance(s[3], s[4], s[5]));
+  }
+  return norm(scaled + f);
+}
+
+}  // namespace fathom::models

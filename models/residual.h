@@ -1,0 +1,50 @@
+// One residual sublayer with its normalisation scheme: Post-LN, Pre-LN, Admin
+// (LN(omega * x + f(x)), omega a learnable d-vector) or none (T-Fixup, DT-Fixup).
+// Also the hook for Admin's profiling pass, which sets omega sublayer by sublayer.
+#ifndef FATHOM_MODELS_RESIDUAL_H_
+#define FATHOM_MODELS_RESIDUAL_H_
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <vector>
+
+#include "models/model_options.h"
+
+namespace fathom::models {
+
+// Sums statistics in place across whatever shares the profiling (ranks, threads); a no-op on one
+// process. The tensor is float64 [6]: for omega*x and f(x), sum, sum of squares and count.
+using StatsReducer = std::function<void(torch::Tensor&)>;
+
+// State of one stack's Admin profiling pass (ALGORITHMS.md): a running scale r, starting at 1.
+struct AdminProfile {
+  torch::Tensor keep;    // [B, T, 1] float, 1 at real (non-padding) positions
+  StatsReducer reduce;   // may be empty
+  double r = 1.0;
+  std::vector<double> omegas;  // the omega set for each sublayer, in forward order
+};
+
+class ResidualImpl : public torch::nn::Module {
+ public:
+  ResidualImpl(int64_t d_model, NormScheme scheme, double dropout);
+
+  // Applies the sublayer around `branch`. With `profile`, first sets omega to profile->r, then
+  // updates r from the reduced variances of omega * x and f(x).
+  torch::Tensor forward(const torch::Tensor& x,
+                        const std::function<torch::Tensor(const torch::Tensor&)>& branch,
+                        AdminProfile* profile = nullptr);
+
+  NormScheme scheme() const { return scheme_; }
+  torch::nn::LayerNorm norm{nullptr};  // null for kNone
+  torch::Tensor omega;                 // [d], kAdmin only
+
+ private:
+  NormScheme scheme_;
+  double dropout_;
+};
+TORCH_MODULE(Residual);
+
+}  // namespace fathom::models
+
+#endif  // FATHOM_MODELS_RESIDUAL_H_

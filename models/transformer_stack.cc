@@ -1,0 +1,72 @@
+#include "models/transformer_stack.h"
+
+namespace fathom::models {
+
+EncoderLayerImpl::EncoderLayerImpl(const ModelOptions& o) {
+  self_attention = register_module(
+      "self_attention", MultiHeadAttention(o.d_model, o.heads, o.attention_dropout, o.num_relations));
+  ffn = register_module("ffn", FeedForward(o.d_model, o.ffn_dim, o.activation_dropout));
+  attention_residual = register_module("attention_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
+  ffn_residual = register_module("ffn_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
+}
+
+torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& padding,
+                                        const torch::Tensor& relations, AdminProfile* profile) {
+  torch::Tensor h = attention_residual(
+      x, [&](const torch::Tensor& in) { return self_attention(in, in, padding, false, relations); },
+      profile);
+  return ffn_residual(h, [&](const torch::Tensor& in) { return ffn(in); }, profile);
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelOptions& o) {
+  self_attention = register_module("self_attention", MultiHeadAttention(o.d_model, o.heads, o.attention_dropout));
+  cross_attention = register_module("cross_attention", MultiHeadAttention(o.d_model, o.heads, o.attention_dropout));
+  ffn = register_module("ffn", FeedForward(o.d_model, o.ffn_dim, o.activation_dropout));
+  self_residual = register_module("self_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
+  cross_residual = register_module("cross_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
+  ffn_residual = register_module("ffn_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
+}
+
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& y, const torch::Tensor& target_padding,
+                                        const torch::Tensor& memory,
+                                        const torch::Tensor& memory_padding, AdminProfile* profile) {
+  torch::Tensor h = self_residual(
+      y, [&](const torch::Tensor& in) { return self_attention(in, in, target_padding, true); }, profile);
+  h = cross_residual(
+      h, [&](const torch::Tensor& in) { return cross_attention(in, memory, memory_padding, false); },
+      profile);
+  return ffn_residual(h, [&](const torch::Tensor& in) { return ffn(in); }, profile);
+}
+
+EncoderImpl::EncoderImpl(const ModelOptions& o) {
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < o.encoder_layers; ++i) layers->push_back(EncoderLayer(o));
+  if (o.norm_scheme() == NormScheme::kPreLn) {
+    final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
+  }
+}
+
+torch::Tensor EncoderImpl::forward(torch::Tensor x, const torch::Tensor& padding,
+                                   const torch::Tensor& relations, AdminProfile* profile) {
+  for (const auto& layer : *layers) x = layer->as<EncoderLayerImpl>()->forward(x, padding, relations, profile);
+  return final_norm ? final_norm(x) : x;
+}
+
+DecoderImpl::DecoderImpl(const ModelOptions& o) {
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < o.decoder_layers; ++i) layers->push_back(DecoderLayer(o));
+  if (o.norm_scheme() == NormScheme::kPreLn) {
+    final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
+  }
+}
+
+torch::Tensor DecoderImpl::forward(torch::Tensor y, const torch::Tensor& target_padding,
+                                   const torch::Tensor& memory, const torch::Tensor& memory_padding,
+                                   AdminProfile* profile) {
+  for (const auto& layer : *layers) {
+    y = layer->as<DecoderLayerImpl>()->forward(y, target_padding, memory, memory_padding, profile);
+  }
+  return final_norm ? final_norm(y) : y;
+}
+
+}  // namespace fathom::models

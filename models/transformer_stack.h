@@ -1,0 +1,64 @@
+// Encoder and decoder stacks of residual sublayers. Encoder layers have two sublayers
+// (self-attention, FFN), decoder layers three (self-attention, cross-attention, FFN).
+#ifndef FATHOM_MODELS_TRANSFORMER_STACK_H_
+#define FATHOM_MODELS_TRANSFORMER_STACK_H_
+
+#include <torch/torch.h>
+
+#include "models/attention.h"
+#include "models/feed_forward.h"
+#include "models/model_options.h"
+#include "models/residual.h"
+
+namespace fathom::models {
+
+class EncoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit EncoderLayerImpl(const ModelOptions& o);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding,
+                        const torch::Tensor& relations, AdminProfile* profile);
+  MultiHeadAttention self_attention{nullptr};
+  FeedForward ffn{nullptr};
+  Residual attention_residual{nullptr}, ffn_residual{nullptr};
+};
+TORCH_MODULE(EncoderLayer);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit DecoderLayerImpl(const ModelOptions& o);
+  torch::Tensor forward(const torch::Tensor& y, const torch::Tensor& target_padding,
+                        const torch::Tensor& memory, const torch::Tensor& memory_padding,
+                        AdminProfile* profile);
+  MultiHeadAttention self_attention{nullptr}, cross_attention{nullptr};
+  FeedForward ffn{nullptr};
+  Residual self_residual{nullptr}, cross_residual{nullptr}, ffn_residual{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+class EncoderImpl : public torch::nn::Module {
+ public:
+  explicit EncoderImpl(const ModelOptions& o);
+  // x: embedded source [B, S, d]; padding [B, S] true at padding; relations [B, S, S] or undefined.
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& padding,
+                        const torch::Tensor& relations = {}, AdminProfile* profile = nullptr);
+  torch::nn::ModuleList layers{nullptr};
+  torch::nn::LayerNorm final_norm{nullptr};  // Pre-LN only
+  int64_t sublayers() const { return 2 * static_cast<int64_t>(layers->size()); }
+};
+TORCH_MODULE(Encoder);
+
+class DecoderImpl : public torch::nn::Module {
+ public:
+  explicit DecoderImpl(const ModelOptions& o);
+  torch::Tensor forward(torch::Tensor y, const torch::Tensor& target_padding,
+                        const torch::Tensor& memory, const torch::Tensor& memory_padding,
+                        AdminProfile* profile = nullptr);
+  torch::nn::ModuleList layers{nullptr};
+  torch::nn::LayerNorm final_norm{nullptr};  // Pre-LN only
+  int64_t sublayers() const { return 3 * static_cast<int64_t>(layers->size()); }
+};
+TORCH_MODULE(Decoder);
+
+}  // namespace fathom::models
+
+#endif  // FATHOM_MODELS_TRANSFORMER_STACK_H_
