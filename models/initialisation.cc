@@ -151,6 +151,24 @@ void ApplyAdminConstant(Seq2SeqImpl& model) {
   ForEachResidual(model, false, [&](ResidualImpl& r) { r.omega.fill_(dec); });
 }
 
+double LoadPretrainedEmbeddings(EmbeddingsImpl& embeddings, const torch::Tensor& vectors,
+                                const torch::Tensor& covered, bool standardise) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor table = embeddings.table;
+  TORCH_CHECK(vectors.sizes() == table.sizes(), "pre-trained vectors ", vectors.sizes(),
+              " do not match the embedding table ", table.sizes());
+  torch::Tensor mask = covered.to(torch::kBool);
+  torch::Tensor chosen = vectors.to(table.scalar_type()).index({mask});
+  if (standardise && chosen.size(0) > 0) {
+    const double xavier = std::sqrt(2.0 / static_cast<double>(table.size(0) + table.size(1)));
+    chosen = (chosen - chosen.mean()) / chosen.std() * xavier;
+    torch::nn::init::normal_(table, 0.0, xavier);
+  }
+  table.index_put_({mask}, chosen);
+  table[embeddings.pad_id()].zero_();
+  return table.std().item<double>();
+}
+
 double MaxPositionNorm(const torch::Tensor& x, const torch::Tensor& padding) {
   torch::NoGradGuard no_grad;
   torch::Tensor norms = x.to(torch::kFloat).norm(2, -1);

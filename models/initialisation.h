@@ -32,6 +32,13 @@ void ApplyDtFixup(Seq2SeqImpl& model, double encoder_mu, double decoder_mu);
 // Admin without profiling: every omega of a stack set to AdminConstantOmega(its sublayers).
 void ApplyAdminConstant(Seq2SeqImpl& model);
 
+// Copies pre-trained vectors [V, e] into the rows marked in `covered` [V] (bool). With
+// `standardise` (arXiv 2407.12514), the covered vectors are first centred and rescaled to the
+// Xavier std of the table, sqrt(2 / (V + e)), and the uncovered rows redrawn with that std, so
+// the table sits in one range and positions are not drowned. Returns the std of the table.
+double LoadPretrainedEmbeddings(EmbeddingsImpl& embeddings, const torch::Tensor& vectors,
+                                const torch::Tensor& covered, bool standardise);
+
 // Largest L2 norm over the real (non-pad) positions of x [B, T, d].
 double MaxPositionNorm(const torch::Tensor& x, const torch::Tensor& padding);
 

@@ -3,6 +3,7 @@
 
 #include "gtest/gtest.h"
 #include "models/attention.h"
+#include "models/initial_loss.h"
 #include "models/initialisation.h"
 #include "models/seq2seq.h"
 #include "tests/model_test_util.h"
@@ -135,28 +136,55 @@ TEST(EmbeddingTest, TiedTablesAreOneParameter) {
 }
 
 // Cross-entropy of a freshly initialised model on random data, against log V.
-double InitialLoss(const ModelOptions& options) {
+InitialLoss InitialLossOf(const ModelOptions& options) {
   Seq2Seq model = BuildModel(options, 17);
-  model->eval();
-  torch::NoGradGuard no_grad;
   torch::Tensor src = testing::PaddedIds(std::vector<int64_t>(16, 20), options.source_vocab, 7);
   torch::Tensor tgt = testing::PaddedIds(std::vector<int64_t>(16, 20), options.target_vocab, 8);
-  torch::Tensor tgt_in = tgt.narrow(1, 0, 19), tgt_out = tgt.narrow(1, 1, 19);
-  torch::Tensor logits = model->forward(src, tgt_in);
-  return torch::nn::functional::cross_entropy(logits.reshape({-1, options.target_vocab}), tgt_out.reshape({-1}))
-      .item<double>();
+  return EstimateInitialLoss(*model, src, tgt.narrow(1, 0, 19), tgt.narrow(1, 1, 19));
+}
+
+TEST(EmbeddingTest, PretrainedVectorsAreStandardisedToTheXavierRange) {
+  auto options = testing::SmallOptions(InitConfig::POST_LN, 1, 32, 400);
+  options.embedding_dim = 16;  // narrower than d_model: a projection is added
+  Seq2Seq model = BuildModel(options, 4);
+  ASSERT_TRUE(model->source_embeddings->projection);
+  torch::manual_seed(5);
+  // GloVe-like: wide range, off-centre.
+  torch::Tensor vectors = torch::randn({400, 16}) * 3.0 + 0.7;
+  torch::Tensor covered = torch::rand({400}) < 0.6;
+  covered[0] = false;
+  const double xavier = std::sqrt(2.0 / 416.0);
+  LoadPretrainedEmbeddings(*model->source_embeddings, vectors, covered, true);
+  torch::Tensor table = model->source_embeddings->table.detach();
+  torch::Tensor in = table.index({covered});
+  torch::Tensor out = table.index({covered.logical_not()}).narrow(0, 1, 100);
+  EXPECT_NEAR(in.mean().item<double>(), 0.0, 0.01 * xavier);
+  EXPECT_NEAR(in.std().item<double>(), xavier, 1e-3 * xavier);
+  EXPECT_NEAR(out.std().item<double>(), xavier, 0.1 * xavier);
+  // Standardising is an affine map of the covered vectors: their correlation is kept.
+  torch::Tensor a = vectors.index({covered}).flatten(), b = in.flatten();
+  const double corr = ((a - a.mean()) * (b - b.mean())).mean().item<double>() / (a.std() * b.std()).item<double>();
+  EXPECT_GT(corr, 0.999);
+  EXPECT_EQ(table[0].abs().sum().item<double>(), 0.0);  // pad row
+
+  Seq2Seq raw = BuildModel(options, 4);
+  LoadPretrainedEmbeddings(*raw->source_embeddings, vectors, covered, false);
+  EXPECT_TRUE(torch::equal(raw->source_embeddings->table.detach().index({covered}), vectors.index({covered})));
 }
 
 TEST(TiedOutputTest, InitialLossIsFarAboveLogVAndEachRemedyFixesIt) {
   auto options = testing::SmallOptions(InitConfig::PRE_LN, 2, 512, 4000);
   options.sharing = proto::ModelConfig::TIE_ALL;
   const double log_v = std::log(4000.0);
-  const double tied = InitialLoss(options);
-  EXPECT_GT(tied, 1.5 * log_v) << "tied initial loss " << tied << " vs log V " << log_v;
+  const InitialLoss tied = InitialLossOf(options);
+  EXPECT_NEAR(tied.log_vocab, log_v, 1e-9);
+  EXPECT_TRUE(tied.far_above()) << "tied initial loss " << tied.loss << " vs log V " << log_v;
   for (auto remedy : {proto::ModelConfig::UNTIE_OUTPUT, proto::ModelConfig::ORTHOGONAL_PROJECTION,
                       proto::ModelConfig::ROLL_HALVES}) {
     options.tied_remedy = remedy;
-    const double loss = InitialLoss(options);
+    const InitialLoss remedied = InitialLossOf(options);
+    EXPECT_FALSE(remedied.far_above());
+    const double loss = remedied.loss;
     EXPECT_NEAR(loss / log_v, 1.0, 0.10) << proto::ModelConfig::TiedOutputRemedy_Name(remedy) << ": " << loss;
   }
 }
