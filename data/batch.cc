@@ -11,6 +11,11 @@ int64_t Batch::target_tokens() const {
 }
 
 Batch MakeBatch(const ShardDataset& dataset, const BatchPlan& plan, const SpecialIds& ids) {
+  return MakeBatch(dataset, plan, ids, nullptr);
+}
+
+Batch MakeBatch(const ShardDataset& dataset, const BatchPlan& plan, const SpecialIds& ids,
+                const RelationStore* relations) {
   Batch batch;
   batch.size = static_cast<int64_t>(plan.examples.size());
   batch.examples = plan.examples;
@@ -42,6 +47,14 @@ Batch MakeBatch(const ShardDataset& dataset, const BatchPlan& plan, const Specia
     std::copy(out, out + tgt_len, in + 1);
     batch.source_lengths[row] = src_len + 1;
     batch.target_lengths[row] = tgt_len + 1;
+  }
+  if (relations != nullptr) {
+    const int64_t length = batch.source_length;
+    batch.relations.assign(batch.size * length * length, 0);
+    for (int64_t row = 0; row < batch.size; ++row) {
+      relations->CopyPieceRelations(plan.examples[row], length,
+                                    batch.relations.data() + row * length * length);
+    }
   }
   return batch;
 }

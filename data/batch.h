@@ -1,5 +1,6 @@
-// A padded batch of token ids, built from a BatchPlan over a ShardDataset. Plain int32 arrays
-// (row-major [size x length]) so that data/ knows no tensor library; the trainer wraps them.
+// A padded batch of token ids, built from a BatchPlan over a ShardDataset, with the source
+// relation ids of relation-aware encoders when the split has them. Plain row-major arrays so
+// that data/ knows no tensor library; the trainer wraps them.
 #ifndef FATHOM_DATA_BATCH_H_
 #define FATHOM_DATA_BATCH_H_
 
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "data/batcher.h"
+#include "data/relation_store.h"
 #include "data/shard_dataset.h"
 
 namespace fathom::data {
@@ -21,6 +23,11 @@ struct Batch {
   std::vector<int32_t> source_lengths; // with EOS
   std::vector<int32_t> target_lengths; // with BOS/EOS (the count of non-pad target positions)
   std::vector<int64_t> examples;       // example indices in the split
+  // [size x source_length x source_length], filled only when built with a RelationStore:
+  // relations[(b * source_length + i) * source_length + j] is the relation id (< kNumRelations,
+  // data/spider_relations.h) of source position i to position j of example b. Rows and columns
+  // of EOS and padding are 0 (kNone).
+  std::vector<uint8_t> relations;
   int64_t target_tokens() const;       // non-pad target positions (the loss normaliser)
 };
 
@@ -31,6 +38,10 @@ struct SpecialIds {
 };
 
 Batch MakeBatch(const ShardDataset& dataset, const BatchPlan& plan, const SpecialIds& ids);
+// The same, and fills `relations` from `relations` (the store opened beside `dataset`) unless
+// it is null.
+Batch MakeBatch(const ShardDataset& dataset, const BatchPlan& plan, const SpecialIds& ids,
+                const RelationStore* relations);
 
 }  // namespace fathom::data
 

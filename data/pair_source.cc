@@ -45,12 +45,4 @@ absl::StatusOr<bool> ParallelTextSource::NextChunk(int max_pairs, std::vector<Te
   return n > 0;
 }
 
-absl::StatusOr<bool> VectorPairSource::NextChunk(int max_pairs, std::vector<TextPair>* out) {
-  out->clear();
-  while (next_ < pairs_.size() && static_cast<int>(out->size()) < max_pairs) {
-    out->push_back(std::move(pairs_[next_++]));
-  }
-  return !out->empty();
-}
-
 }  // namespace fathom::data

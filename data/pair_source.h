@@ -40,17 +40,6 @@ class ParallelTextSource : public PairSource {
   std::unique_ptr<LineReader> target_;
 };
 
-// Pairs already in memory (Spider: ~10k examples).
-class VectorPairSource : public PairSource {
- public:
-  explicit VectorPairSource(std::vector<TextPair> pairs) : pairs_(std::move(pairs)) {}
-  absl::StatusOr<bool> NextChunk(int max_pairs, std::vector<TextPair>* out) override;
-
- private:
-  std::vector<TextPair> pairs_;
-  size_t next_ = 0;
-};
-
 }  // namespace fathom::data
 
 #endif  // FATHOM_DATA_PAIR_SOURCE_H_

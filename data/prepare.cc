@@ -11,9 +11,12 @@
 #include "base/status_macros.h"
 #include "data/encode_pipeline.h"
 #include "data/example_filter.h"
+#include "data/relation_writer.h"
 #include "data/reservoir_sampler.h"
 #include "data/shard_writer.h"
+#include "data/spider_input_encoder.h"
 #include "data/spider_reader.h"
+#include "data/spider_segments.h"
 #include "data/vocabulary.h"
 
 namespace fathom::data {
@@ -22,25 +25,6 @@ namespace {
 int ResolveThreads(const proto::DataConfig& data) {
   if (data.encode_threads() > 0) return data.encode_threads();
   return std::max(1u, std::thread::hardware_concurrency());
-}
-
-// Spider splits are small: they are read whole, turned into (input, SQL) text pairs, and keep
-// their db_ids for evaluation.
-struct SpiderSplit {
-  std::vector<TextPair> pairs;
-  std::vector<std::string> db_ids;
-};
-
-absl::StatusOr<SpiderSplit> ReadSpiderSplit(const proto::DataSplit& split, const SpiderSchemas& schemas) {
-  ASSIGN_OR_RETURN(auto examples, LoadSpiderExamples(split.spider_json(), schemas));
-  SpiderSplit out;
-  out.pairs.reserve(examples.size());
-  for (auto& example : examples) {
-    const SpiderSchema& schema = schemas.at(example.db_id);
-    out.pairs.push_back({SerializeSpiderInput(example.question, schema), std::move(example.query)});
-    out.db_ids.push_back(std::move(example.db_id));
-  }
-  return out;
 }
 
 class Preparer {
@@ -59,7 +43,8 @@ class Preparer {
     if (data_.task() == proto::DataConfig::TEXT_TO_SQL) {
       ASSIGN_OR_RETURN(schemas_, LoadSpiderTables(data_.spider_tables()));
       for (const auto& split : data_.split()) {
-        ASSIGN_OR_RETURN(spider_splits_[split.name()], ReadSpiderSplit(split, schemas_));
+        ASSIGN_OR_RETURN(spider_splits_[split.name()],
+                         LoadSpiderExamples(split.spider_json(), schemas_));
       }
     } else {
       // Fail on a missing file before minutes of vocabulary training.
@@ -131,9 +116,9 @@ class Preparer {
     ReservoirSampler target_sample(capacity, options_.seed + 1);
     ReservoirSampler& target_sink = joint_ ? source_sample : target_sample;
     if (data_.task() == proto::DataConfig::TEXT_TO_SQL) {
-      for (const auto& pair : spider_splits_.at("train").pairs) {
-        source_sample.Add(pair.source);
-        target_sink.Add(pair.target);
+      for (const SpiderExample& example : spider_splits_.at("train")) {
+        source_sample.Add(SerializeSpiderInput(example.question, schemas_.at(example.db_id)));
+        target_sink.Add(example.query);
       }
     } else {
       ASSIGN_OR_RETURN(auto reader, ParallelTextSource::Open(train->source(), train->target()));
@@ -165,34 +150,31 @@ class Preparer {
   absl::StatusOr<SplitReport> PrepareSplit(const proto::DataSplit& split, const StagingDir& stage,
                                            int token_bytes) {
     const absl::Time start = absl::Now();
-    std::unique_ptr<PairSource> source;
     proto::ShardHeader header;
-    const SpiderSplit* spider = nullptr;
-    if (data_.task() == proto::DataConfig::TEXT_TO_SQL) {
-      spider = &spider_splits_.at(split.name());
-      source = std::make_unique<VectorPairSource>(spider->pairs);
-      header.add_input_file(split.spider_json());
-      header.add_input_file(data_.spider_tables());
-    } else {
-      ASSIGN_OR_RETURN(source, ParallelTextSource::Open(split.source(), split.target()));
-      header.add_input_file(split.source());
-      header.add_input_file(split.target());
-    }
     ASSIGN_OR_RETURN(auto writer, ShardWriter::Create(stage.path(), split.name(), token_bytes));
     ExampleFilter filter(data_.filter(), split.apply_filter());
-    EncodeOptions encode;
-    encode.threads = threads_;
-    encode.chunk_pairs = data_.chunk_pairs();
-    int64_t example = 0;
-    RETURN_IF_ERROR(EncodePairs(*source, *source_vocab_, *target_vocab_, encode,
-                                [&](const EncodedChunk& chunk) -> absl::Status {
-                                  for (size_t i = 0; i < chunk.source.size(); ++i, ++example) {
-                                    if (!filter.Keep(chunk.source[i].size(), chunk.target[i].size())) continue;
-                                    RETURN_IF_ERROR(writer->Add(chunk.source[i], chunk.target[i]));
-                                    if (spider != nullptr) header.add_db_id(spider->db_ids[example]);
-                                  }
-                                  return absl::OkStatus();
-                                }));
+    if (data_.task() == proto::DataConfig::TEXT_TO_SQL) {
+      header.add_input_file(split.spider_json());
+      header.add_input_file(data_.spider_tables());
+      ASSIGN_OR_RETURN(auto relations, RelationWriter::Create(stage.path(), split.name()));
+      RETURN_IF_ERROR(WriteSpiderSplit(split, filter, *writer, *relations, &header));
+      RETURN_IF_ERROR(relations->Finish(&header));
+    } else {
+      header.add_input_file(split.source());
+      header.add_input_file(split.target());
+      ASSIGN_OR_RETURN(auto source, ParallelTextSource::Open(split.source(), split.target()));
+      EncodeOptions encode;
+      encode.threads = threads_;
+      encode.chunk_pairs = data_.chunk_pairs();
+      auto sink = [&](const EncodedChunk& chunk) -> absl::Status {
+        for (size_t i = 0; i < chunk.source.size(); ++i) {
+          if (!filter.Keep(chunk.source[i].size(), chunk.target[i].size())) continue;
+          RETURN_IF_ERROR(writer->Add(chunk.source[i], chunk.target[i]));
+        }
+        return absl::OkStatus();
+      };
+      RETURN_IF_ERROR(EncodePairs(*source, *source_vocab_, *target_vocab_, encode, sink));
+    }
     if (filter.counts().kept() == 0) {
       return absl::InvalidArgumentError(absl::StrCat("data.split \"", split.name(), "\": no examples left (",
                                                      filter.counts().read(), " read)"));
@@ -216,6 +198,35 @@ class Preparer {
     return report;
   }
 
+  // Spider inputs are encoded segment by segment (spider_segments.h) so that each piece knows its
+  // question word, table or column, which the relation ids of relation-aware encoders need. The
+  // corpus is small (~8k questions over ~200 schemas, each schema encoded once): one thread
+  // takes under a second, so the parallel pipeline is not needed.
+  absl::Status WriteSpiderSplit(const proto::DataSplit& split, ExampleFilter& filter,
+                                ShardWriter& writer, RelationWriter& relations,
+                                proto::ShardHeader* header) {
+    SpiderInputEncoder encoder(*source_vocab_);
+    const std::vector<SpiderExample>& examples = spider_splits_.at(split.name());
+    std::vector<int> target;
+    for (size_t i = 0; i < examples.size(); ++i) {
+      const SpiderExample& example = examples[i];
+      absl::StatusOr<EncodedSpiderInput> input =
+          encoder.Encode(example.question, schemas_.at(example.db_id));
+      if (!input.ok()) {
+        return absl::Status(input.status().code(),
+                            absl::StrCat(split.spider_json(), ": element ", i, " (db_id ",
+                                         example.db_id, "): ", input.status().message()));
+      }
+      target_vocab_->Encode(example.query, &target);
+      if (!filter.Keep(input->ids.size(), target.size())) continue;
+      RETURN_IF_ERROR(writer.Add(input->ids, target));
+      RETURN_IF_ERROR(
+          relations.Add(input->num_segments, input->segment_relations, input->piece_segments));
+      header->add_db_id(example.db_id);
+    }
+    return absl::OkStatus();
+  }
+
   const proto::DataConfig& data_;
   const PrepareOptions& options_;
   const int threads_;
@@ -223,7 +234,7 @@ class Preparer {
   std::shared_ptr<Vocabulary> source_vocab_;
   std::shared_ptr<Vocabulary> target_vocab_;
   SpiderSchemas schemas_;
-  std::map<std::string, SpiderSplit> spider_splits_;
+  std::map<std::string, std::vector<SpiderExample>> spider_splits_;  // by split name
   PrepareReport report_;
 };
 

@@ -1,46 +1,16 @@
 #include "data/shard_dataset.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
+#include "data/file_io.h"
 #include "data/shard_format.h"
 
 namespace fathom::data {
-namespace {
-
-// Maps a whole file read-only. An empty file maps to nullptr with size 0.
-absl::Status MapFile(const std::string& path, const uint8_t** data, size_t* size) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    return absl::DataLossError(absl::StrCat(path, ": cannot stat: ", std::strerror(errno)));
-  }
-  *size = static_cast<size_t>(st.st_size);
-  *data = nullptr;
-  if (*size > 0) {
-    void* mapped = ::mmap(nullptr, *size, PROT_READ, MAP_SHARED, fd, 0);
-    if (mapped == MAP_FAILED) {
-      ::close(fd);
-      return absl::ResourceExhaustedError(absl::StrCat(path, ": mmap failed: ", std::strerror(errno)));
-    }
-    *data = static_cast<const uint8_t*>(mapped);
-  }
-  ::close(fd);
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<ShardDataset>> ShardDataset::Open(const std::string& dir,
                                                                  const std::string& split) {

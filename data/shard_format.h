@@ -17,6 +17,15 @@ inline std::string ShardTokensFile(const std::string& dir, const std::string& sp
 inline std::string ShardIndexFile(const std::string& dir, const std::string& split) {
   return dir + "/" + split + ".index";
 }
+// TEXT_TO_SQL relation ids and their index (RelationWriter, RelationStore).
+inline std::string ShardRelationsFile(const std::string& dir, const std::string& split) {
+  return dir + "/" + split + ".relations";
+}
+inline std::string ShardRelationsIndexFile(const std::string& dir, const std::string& split) {
+  return dir + "/" + split + ".relations.index";
+}
+// Every relations record starts at a multiple of this, so its fields can be read in place.
+inline constexpr int kRelationRecordAlignment = 8;
 inline std::string ShardHeaderFile(const std::string& dir, const std::string& split) {
   return dir + "/" + split + ".header";
 }

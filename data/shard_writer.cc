@@ -1,30 +1,16 @@
 #include "data/shard_writer.h"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
+#include "data/file_io.h"
 #include "data/shard_format.h"
 
 namespace fathom::data {
 namespace {
-
-// Flushes, syncs and closes; returns "" or what failed, with errno captured at the failure.
-std::string Close(std::FILE** file) {
-  std::string error;
-  if (std::fflush(*file) != 0) {
-    error = absl::StrCat("flush failed: ", std::strerror(errno));
-  } else if (::fsync(fileno(*file)) != 0) {
-    error = absl::StrCat("fsync failed: ", std::strerror(errno));
-  }
-  if (std::fclose(*file) != 0 && error.empty()) error = absl::StrCat("close failed: ", std::strerror(errno));
-  *file = nullptr;
-  return error;
-}
 
 void Count(std::vector<int64_t>& histogram, size_t length) {
   const size_t bucket = length / kHistogramBucketWidth;
@@ -107,8 +93,8 @@ absl::Status ShardWriter::Add(const std::vector<int>& source, const std::vector<
 }
 
 absl::Status ShardWriter::Finish(proto::ShardHeader header) {
-  const std::string tokens_error = Close(&tokens_);
-  const std::string index_error = Close(&index_);
+  const std::string tokens_error = FlushSyncClose(&tokens_);
+  const std::string index_error = FlushSyncClose(&index_);
   if (!tokens_error.empty()) {
     return absl::DataLossError(absl::StrCat(ShardTokensFile(dir_, split_), ": ", tokens_error));
   }

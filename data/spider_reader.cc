@@ -294,23 +294,4 @@ absl::StatusOr<std::vector<SpiderExample>> LoadSpiderExamples(const std::string&
   return examples;
 }
 
-std::string SerializeSpiderInput(const std::string& question, const SpiderSchema& schema) {
-  std::vector<std::vector<const SpiderColumn*>> by_table(schema.table_names_original.size());
-  for (const SpiderColumn& column : schema.columns) {
-    if (column.table >= 0 && column.table < static_cast<int>(by_table.size())) {
-      by_table[column.table].push_back(&column);
-    }
-  }
-  std::string out =
-      absl::StrCat(std::string(absl::StripAsciiWhitespace(question)), " | ", schema.db_id);
-  for (size_t t = 0; t < by_table.size(); ++t) {
-    absl::StrAppend(&out, " | ", absl::AsciiStrToLower(schema.table_names_original[t]), " :");
-    for (size_t c = 0; c < by_table[t].size(); ++c) {
-      absl::StrAppend(&out, c == 0 ? " " : " , ",
-                      absl::AsciiStrToLower(by_table[t][c]->name_original));
-    }
-  }
-  return out;
-}
-
 }  // namespace fathom::data

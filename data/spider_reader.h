@@ -1,7 +1,7 @@
-// Reads the Spider text-to-SQL release (tables.json and the examples files) and turns a question
-// plus its database schema into the model's input text. Every structural problem is reported
-// with the file and the element (and byte offset for malformed JSON), because the files are
-// hand-edited JSON arrays that are hard to bisect by eye.
+// Reads the Spider text-to-SQL release (tables.json and the examples files); spider_segments.h
+// turns a question plus its database schema into the model's input. Every structural problem is
+// reported with the file and the element (and byte offset for malformed JSON), because the files
+// are hand-edited JSON arrays that are hard to bisect by eye.
 #ifndef FATHOM_DATA_SPIDER_READER_H_
 #define FATHOM_DATA_SPIDER_READER_H_
 
@@ -46,15 +46,6 @@ struct SpiderExample {
 // `schemas`. Fields other than question, query and db_id are ignored.
 absl::StatusOr<std::vector<SpiderExample>> LoadSpiderExamples(const std::string& path,
                                                               const SpiderSchemas& schemas);
-
-// Model input: the question followed by the serialised schema of its database, e.g.
-//   "How many singers do we have? | concert_singer | stadium : stadium_id , location , name |
-//    singer : singer_id , name"
-// This is the T5/PICARD ("peteshaw") serialisation without database values. Table and column
-// names are the *original* ones, lower-cased, so the model can copy them into SQL; the db_id is
-// kept as is, as PICARD does. Tables keep their file order; "*" is left out. A table without
-// columns serialises as "table :".
-std::string SerializeSpiderInput(const std::string& question, const SpiderSchema& schema);
 
 }  // namespace fathom::data
 

@@ -289,6 +289,7 @@ TEST_F(PrepareTest, SpiderInputsCarryTheSchemaAndDbIds) {
   EXPECT_EQ((*dataset)->size(), 1034);
   ASSERT_EQ(header.db_id_size(), 1034);
   EXPECT_EQ(header.db_id(0), "concert_singer");
+  EXPECT_TRUE(header.has_relations());  // contents: spider_relations_test
   auto vocab = Vocabulary::Load(dir_.File("spider/spm.model"), data.sentencepiece());
   ASSERT_TRUE(vocab.ok());
   const std::string input = vocab->Decode((*dataset)->Source(0));

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "data/spider_segments.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -109,7 +110,7 @@ TEST(SpiderRealDataTest, TablesLoad166SchemasWithConcertSingerIntact) {
   EXPECT_THAT(s.foreign_keys, ElementsAre(Pair(18, 1), Pair(21, 8), Pair(20, 15)));
 
   EXPECT_EQ(SerializeSpiderInput("How many singers do we have?", s),
-            "How many singers do we have? | concert_singer | stadium : stadium_id , location , "
+            "How many singers do we have? | concert_singer | * | stadium : stadium_id , location , "
             "name , capacity , highest , lowest , average | singer : singer_id , name , country , "
             "song_name , song_release_year , age , is_male | concert : concert_id , concert_name "
             ", theme , stadium_id , year | singer_in_concert : concert_id , singer_id");
@@ -161,8 +162,8 @@ TEST(SpiderSerializeTest, HandMadeSchema) {
                     {"full name", "Full_Name", "text", 0},
                     {"owner id", "OWNER_ID", "number", 1}};
   EXPECT_EQ(SerializeSpiderInput("  Who owns Rex?\n", schema),
-            "Who owns Rex? | Pets_DB | people : person_id , full_name | pets : pet_id , owner_id "
-            "| empty_table :");
+            "Who owns Rex? | Pets_DB | * | people : person_id , full_name | pets : pet_id , "
+            "owner_id | empty_table :");
 }
 
 TEST_F(SpiderReaderTest, FixtureTablesAndExamplesLoad) {
@@ -194,7 +195,7 @@ TEST_F(SpiderReaderTest, FixtureTablesAndExamplesLoad) {
   EXPECT_EQ((*examples)[1].question, "Caf\u00e9 \u2018x\u2019");
   EXPECT_EQ((*examples)[1].query, "SELECT  1");  // inner whitespace kept
   EXPECT_EQ(SerializeSpiderInput((*examples)[0].question, schemas.at("pets_db")),
-            "How many pets? | pets_db | people : person_id , name | pets : pet_id , owner_id");
+            "How many pets? | pets_db | * | people : person_id , name | pets : pet_id , owner_id");
 }
 
 // ---- Errors ----

@@ -1,0 +1,190 @@
+#include "data/spider_relations.h"
+
+#include <algorithm>
+#include <iterator>
+#include <string>
+#include <utility>
+
+#include "data/schema_linking.h"
+
+namespace fathom::data {
+namespace {
+
+constexpr const char* kRelationNames[] = {
+    "none",
+    "question_distance_-2",
+    "question_distance_-1",
+    "question_distance_0",
+    "question_distance_+1",
+    "question_distance_+2",
+    "question_column_exact",
+    "question_column_partial",
+    "column_question_exact",
+    "column_question_partial",
+    "question_table_exact",
+    "question_table_partial",
+    "table_question_exact",
+    "table_question_partial",
+    "column_belongs_to_table",
+    "table_has_column",
+    "column_same_table",
+    "column_foreign_key_forward",
+    "column_foreign_key_backward",
+    "table_foreign_key_forward",
+    "table_foreign_key_backward",
+    "table_foreign_key_both",
+    "column_primary_key_of_table",
+    "table_primary_key_column",
+    "same_segment",
+};
+
+static_assert(std::size(kRelationNames) == kNumRelations, "one name per relation");
+
+class Matrix {
+ public:
+  explicit Matrix(int n) : n_(n), r_(static_cast<size_t>(n) * n, 0) {}
+  void Set(int a, int b, Relation relation) {
+    r_[static_cast<size_t>(a) * n_ + b] = static_cast<uint8_t>(relation);
+  }
+  std::vector<uint8_t> Release() { return std::move(r_); }
+
+ private:
+  int n_;
+  std::vector<uint8_t> r_;
+};
+
+// Question word <-> name links of one table or column segment, both directions.
+void Link(const std::vector<NameMatch>& matches, const std::vector<int>& question_segments,
+          int name_segment, Relation q_exact, Relation q_partial, Relation name_exact,
+          Relation name_partial, Matrix* r) {
+  for (size_t w = 0; w < matches.size(); ++w) {
+    if (matches[w] == NameMatch::kNone) continue;
+    const bool exact = matches[w] == NameMatch::kExact;
+    r->Set(question_segments[w], name_segment, exact ? q_exact : q_partial);
+    r->Set(name_segment, question_segments[w], exact ? name_exact : name_partial);
+  }
+}
+
+}  // namespace
+
+const char* RelationName(int relation) {
+  return relation >= 0 && relation < kNumRelations ? kRelationNames[relation] : "invalid";
+}
+
+std::vector<uint8_t> ComputeSegmentRelations(const std::vector<SpiderSegment>& segments,
+                                             const SpiderSchema& schema) {
+  const int n = static_cast<int>(segments.size());
+  Matrix r(n);
+  std::vector<int> questions;  // segment of each question word
+  std::vector<std::string> question_words;
+  std::vector<int> table_segment(schema.table_names_original.size(), -1);
+  std::vector<int> column_segment(schema.columns.size(), -1);
+  for (int s = 0; s < n; ++s) {
+    const SpiderSegment& segment = segments[s];
+    const int item = segment.item;
+    switch (segment.kind) {
+      case SegmentKind::kQuestionWord:
+        questions.push_back(s);
+        question_words.push_back(segment.text);
+        break;
+      case SegmentKind::kTable:
+        if (item >= 0 && item < static_cast<int>(table_segment.size())) table_segment[item] = s;
+        r.Set(s, s, Relation::kSameSegment);
+        break;
+      case SegmentKind::kColumn:
+        if (item >= 0 && item < static_cast<int>(column_segment.size())) column_segment[item] = s;
+        r.Set(s, s, Relation::kSameSegment);
+        break;
+      case SegmentKind::kDbId:
+      case SegmentKind::kSeparator:
+        break;
+    }
+  }
+
+  for (size_t a = 0; a < questions.size(); ++a) {
+    for (size_t b = 0; b < questions.size(); ++b) {
+      const int d = std::clamp(static_cast<int>(b) - static_cast<int>(a), -2, 2);
+      r.Set(questions[a], questions[b],
+            static_cast<Relation>(static_cast<int>(Relation::kQuestionDistance0) + d));
+    }
+  }
+
+  const QuestionLinker linker(question_words);
+  for (size_t t = 0; t < table_segment.size(); ++t) {
+    if (table_segment[t] < 0) continue;
+    const std::string& name =
+        t < schema.table_names.size() ? schema.table_names[t] : schema.table_names_original[t];
+    Link(linker.Match(name), questions, table_segment[t], Relation::kQuestionTableExact,
+         Relation::kQuestionTablePartial, Relation::kTableQuestionExact,
+         Relation::kTableQuestionPartial, &r);
+  }
+  // Columns of no table ("*") link to nothing.
+  auto in_table = [&](int c) {
+    return c >= 0 && c < static_cast<int>(column_segment.size()) && column_segment[c] >= 0 &&
+           schema.columns[c].table >= 0 && table_segment[schema.columns[c].table] >= 0;
+  };
+  std::vector<bool> primary(schema.columns.size(), false);
+  for (int c : schema.primary_keys) {
+    if (c >= 0 && c < static_cast<int>(primary.size())) primary[c] = true;
+  }
+  for (size_t c = 0; c < column_segment.size(); ++c) {
+    if (!in_table(static_cast<int>(c))) continue;
+    const int cs = column_segment[c];
+    const int ts = table_segment[schema.columns[c].table];
+    Link(linker.Match(schema.columns[c].name), questions, cs, Relation::kQuestionColumnExact,
+         Relation::kQuestionColumnPartial, Relation::kColumnQuestionExact,
+         Relation::kColumnQuestionPartial, &r);
+    r.Set(cs, ts,
+          primary[c] ? Relation::kColumnPrimaryKeyOfTable : Relation::kColumnBelongsToTable);
+    r.Set(ts, cs, primary[c] ? Relation::kTablePrimaryKeyColumn : Relation::kTableHasColumn);
+    for (size_t other = 0; other < column_segment.size(); ++other) {
+      if (other != c && in_table(static_cast<int>(other)) &&
+          schema.columns[other].table == schema.columns[c].table) {
+        r.Set(cs, column_segment[other], Relation::kColumnSameTable);
+      }
+    }
+  }
+
+  // Foreign keys last: they take precedence over same-table.
+  const size_t num_tables = table_segment.size();
+  std::vector<bool> references(num_tables * num_tables, false);  // [from table][to table]
+  for (const auto& [from, to] : schema.foreign_keys) {
+    if (from == to || !in_table(from) || !in_table(to)) continue;
+    r.Set(column_segment[from], column_segment[to], Relation::kColumnForeignKeyForward);
+    r.Set(column_segment[to], column_segment[from], Relation::kColumnForeignKeyBackward);
+    const int a = schema.columns[from].table;
+    const int b = schema.columns[to].table;
+    if (a != b) references[a * num_tables + b] = true;
+  }
+  for (size_t a = 0; a < num_tables; ++a) {
+    for (size_t b = 0; b < num_tables; ++b) {
+      const bool forward = references[a * num_tables + b];
+      const bool backward = references[b * num_tables + a];
+      if (!forward && !backward) continue;
+      r.Set(table_segment[a], table_segment[b],
+            forward && backward ? Relation::kTableForeignKeyBoth
+                                : (forward ? Relation::kTableForeignKeyForward
+                                           : Relation::kTableForeignKeyBackward));
+    }
+  }
+  return r.Release();
+}
+
+void ExpandRelationsToPieces(const uint8_t* segment_relations, int num_segments,
+                             const uint16_t* piece_segments, int num_pieces, int64_t row_stride,
+                             uint8_t* out) {
+  constexpr uint8_t kNone = static_cast<uint8_t>(Relation::kNone);
+  constexpr uint8_t kSame = static_cast<uint8_t>(Relation::kSameSegment);
+  for (int i = 0; i < num_pieces; ++i) {
+    const int si = piece_segments[i];
+    const uint8_t* row = segment_relations + static_cast<size_t>(si) * num_segments;
+    uint8_t* out_row = out + i * row_stride;
+    for (int j = 0; j < num_pieces; ++j) {
+      const int sj = piece_segments[j];
+      const uint8_t relation = row[sj];
+      out_row[j] = (si == sj && i != j && relation != kNone) ? kSame : relation;
+    }
+  }
+}
+
+}  // namespace fathom::data
