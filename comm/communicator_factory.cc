@@ -1,0 +1,46 @@
+#include "comm/communicator_factory.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "comm/mpi_communicator.h"
+#include "comm/single_process_communicator.h"
+#include "comm/tensor_checks.h"
+
+namespace fathom::comm {
+namespace {
+
+bool IsSet(const GetEnvFunction& getenv, const char* name) {
+  const char* value = getenv(name);
+  return value != nullptr && value[0] != '\0';
+}
+
+}  // namespace
+
+bool StartedByMpiLauncher(const GetEnvFunction& getenv) {
+  return IsSet(getenv, "OMPI_COMM_WORLD_SIZE") || IsSet(getenv, "PMIX_RANK") ||
+         IsSet(getenv, "PMI_SIZE") ||
+         (IsSet(getenv, "SLURM_STEP_ID") && IsSet(getenv, "SLURM_PROCID"));
+}
+
+bool StartedByMpiLauncher() {
+  return StartedByMpiLauncher([](const char* name) { return std::getenv(name); });
+}
+
+absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(Backend backend, bool cuda) {
+  const bool launched = StartedByMpiLauncher();
+  const bool mpi = backend == Backend::kMpi || (backend == Backend::kAuto && launched);
+  if (!mpi) return CreateSingleProcessCommunicator();
+  if (cuda) {
+    // Checked before MPI is initialised, so the error is all that happens.
+    return absl::UnimplementedError(absl::StrCat(
+        HostName(), ": CreateCommunicator: CUDA tensors across ranks need the NCCL backend, and "
+        "this build has no NCCL",
+        launched ? " (started by an MPI launcher)" : " (MPI backend requested)",
+        "; train on CPU, or run a single process"));
+  }
+  return CreateMpiCommunicator();
+}
+
+}  // namespace fathom::comm

@@ -1,0 +1,34 @@
+// Picks and creates the communicator for this process.
+#ifndef FATHOM_COMM_COMMUNICATOR_FACTORY_H_
+#define FATHOM_COMM_COMMUNICATOR_FACTORY_H_
+
+#include <functional>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "comm/communicator.h"
+
+namespace fathom::comm {
+
+enum class Backend {
+  kAuto,    // MPI when started by an MPI launcher (mpirun, srun), single-process otherwise
+  kMpi,     // MPI even without a launcher (an MPI singleton of size 1)
+  kSingle,  // one rank, no communication
+};
+
+// `cuda`: the tensors to communicate live on GPUs. Across ranks that needs NCCL, which this
+// build does not have, so cuda with more than one process is an error; a single process needs
+// no communication and works with tensors on any device.
+absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(Backend backend, bool cuda);
+
+// Whether this process was started by an MPI launcher, judged from the variables that Open MPI
+// (OMPI_COMM_WORLD_SIZE), PMIx (PMIX_RANK), MPICH/Hydra (PMI_SIZE) and srun (SLURM_STEP_ID
+// with SLURM_PROCID; sbatch alone sets SLURM_PROCID too) put in each rank's environment.
+// `getenv` is replaceable for tests.
+using GetEnvFunction = std::function<const char*(const char*)>;
+bool StartedByMpiLauncher(const GetEnvFunction& getenv);
+bool StartedByMpiLauncher();
+
+}  // namespace fathom::comm
+
+#endif  // FATHOM_COMM_COMMUNICATOR_FACTORY_H_
