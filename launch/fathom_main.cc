@@ -7,6 +7,7 @@ namespace fathom::launch {
 const std::vector<Subcommand>& Subcommands() {
   static const auto* commands = new std::vector<Subcommand>{
       PrepareSubcommand(),
+      TrainSubcommand(),
   };
   return *commands;
 }

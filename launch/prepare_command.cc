@@ -6,10 +6,10 @@
 #include "base/logging.h"
 #include "data/prepare.h"
 #include "launch/command_line.h"
+#include "launch/common_flags.h"
 #include "launch/subcommands.h"
 #include "proto/config_io.h"
 
-ABSL_FLAG(std::string, config, "", "run config, protobuf text format (see configs/)");
 ABSL_FLAG(bool, overwrite, false, "replace an existing data.prepared_dir");
 
 namespace fathom::launch {

@@ -7,6 +7,7 @@
 namespace fathom::launch {
 
 Subcommand PrepareSubcommand();
+Subcommand TrainSubcommand();
 
 }  // namespace fathom::launch
 

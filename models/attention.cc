@@ -8,7 +8,9 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(int64_t d_model, int64_t heads, d
                                                int64_t num_relations)
     : heads_(heads), d_head_(d_model / heads), dropout_(dropout) {
   q_proj = register_module("q_proj", torch::nn::Linear(d_model, d_model));
-  k_proj = register_module("k_proj", torch::nn::Linear(d_model, d_model));
+  // No key bias: it adds q.b to every score of a query alike, which softmax ignores, so its
+  // gradient is exactly zero and Adam would only amplify rounding noise into it.
+  k_proj = register_module("k_proj", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model).bias(false)));
   v_proj = register_module("v_proj", torch::nn::Linear(d_model, d_model));
   out_proj = register_module("out_proj", torch::nn::Linear(d_model, d_model));
   if (num_relations > 0) {

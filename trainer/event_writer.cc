@@ -49,9 +49,15 @@ std::string EncodeTfRecord(absl::string_view data) {
 absl::StatusOr<std::unique_ptr<EventWriter>> EventWriter::Create(const std::string& dir) {
   RETURN_IF_ERROR(MakeDirs(dir));
   const int64_t seconds = absl::ToUnixSeconds(absl::Now());
-  const std::string path = absl::StrCat(dir, "/events.out.tfevents.", seconds, ".", Hostname());
-  // O_EXCL: a second writer started in the same second must not truncate the first one's file.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  const std::string base = absl::StrCat(dir, "/events.out.tfevents.", seconds, ".", Hostname());
+  // O_EXCL: a writer started in the same second (a quick resume) must not truncate the earlier
+  // file; it takes the next free suffix instead (TensorBoard reads every events.out.* file).
+  std::string path = base;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  for (int suffix = 1; fd < 0 && errno == EEXIST && suffix < 100; ++suffix) {
+    path = absl::StrCat(base, ".", suffix);
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  }
   if (fd < 0) {
     return absl::PermissionDeniedError(
         absl::StrCat(path, ": cannot create event file: ", std::strerror(errno)));

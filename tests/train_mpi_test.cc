@@ -1,0 +1,260 @@
+// Distributed training on 2 MPI ranks (CPU): the reduction is exact, communication overlaps
+// backward, and a resumed run repeats the uninterrupted one bit for bit.
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "comm/communicator_factory.h"
+#include "comm/single_process_communicator.h"
+#include "gtest/gtest.h"
+#include "models/initialisation.h"
+#include "proto/config_io.h"
+#include "tests/test_util.h"
+#include "trainer/step_runner.h"
+#include "trainer/trainer.h"
+
+namespace fathom::trainer {
+namespace {
+
+comm::Communicator* g_comm = nullptr;
+
+models::ModelOptions TinyModel() {
+  models::ModelOptions o;
+  o.source_vocab = o.target_vocab = 40;
+  o.encoder_layers = o.decoder_layers = 2;
+  o.d_model = 32;
+  o.heads = 4;
+  o.ffn_dim = 64;
+  o.dropout = 0.0;  // the two runs must draw nothing random
+  o.max_positions = 64;
+  o.embedding_dim = 32;
+  o.init = proto::InitConfig::PRE_LN;
+  o.sharing = proto::ModelConfig::TIE_ALL;
+  return o;
+}
+
+// Rank r's batch for `step`: deterministic, different lengths on each rank.
+data::Batch RandomBatch(int rank, int step) {
+  torch::manual_seed(1000 * step + rank);
+  data::Batch b;
+  b.size = 3 + rank;
+  b.source_length = 6 + rank;
+  b.target_length = 5 + 2 * rank;
+  auto fill = [&](std::vector<int32_t>& v, int64_t len, std::vector<int32_t>& lengths) {
+    v.assign(b.size * len, 0);
+    lengths.resize(b.size);
+    for (int64_t r = 0; r < b.size; ++r) {
+      const int64_t real = len - (r % 2);
+      lengths[r] = static_cast<int32_t>(real);
+      for (int64_t t = 0; t < real; ++t) v[r * len + t] = static_cast<int32_t>(torch::randint(4, 40, {1}).item<int64_t>());
+    }
+  };
+  std::vector<int32_t> ignored;
+  fill(b.source, b.source_length, b.source_lengths);
+  fill(b.target_output, b.target_length, b.target_lengths);
+  fill(b.target_input, b.target_length, ignored);
+  return b;
+}
+
+// Stacks two batches into one, padding to the longer of each.
+DeviceBatch Concatenate(const DeviceBatch& a, const DeviceBatch& b) {
+  auto cat = [](const torch::Tensor& x, const torch::Tensor& y) {
+    const int64_t width = std::max(x.size(1), y.size(1));
+    return torch::cat({torch::constant_pad_nd(x, {0, width - x.size(1)}, 0),
+                       torch::constant_pad_nd(y, {0, width - y.size(1)}, 0)});
+  };
+  DeviceBatch out;
+  out.source = cat(a.source, b.source);
+  out.target_input = cat(a.target_input, b.target_input);
+  out.target_output = cat(a.target_output, b.target_output);
+  out.target_tokens = a.target_tokens + b.target_tokens;
+  out.source_tokens = a.source_tokens + b.source_tokens;
+  return out;
+}
+
+proto::OptimConfig Adam() {
+  proto::OptimConfig optim;
+  ResolveDefaults(&optim);
+  return optim;
+}
+
+TEST(TrainMpiTest, TwoRanksWithBTokensTrainLikeOneRankWith2BTokens) {
+  ASSERT_EQ(g_comm->size(), 2);
+  models::Seq2Seq distributed(TinyModel()), single(TinyModel());
+  models::InitialiseDefault(*distributed, 5);
+  models::InitialiseDefault(*single, 5);
+  Optimizer dist_opt(distributed->parameters(), Adam()), single_opt(single->parameters(), Adam());
+  comm::SingleProcessCommunicator alone;
+  StepOptions options;
+  options.label_smoothing = 0.1;
+  options.clip_norm = 1.0;
+  options.bucket_bytes = 16 << 10;  // several buckets on this small model
+  StepRunner dist_runner(distributed, &dist_opt, g_comm, options);
+  StepRunner single_runner(single, &single_opt, &alone, options);
+  EXPECT_GT(dist_runner.reducer().num_buckets(), 2);
+  for (int step = 1; step <= 20; ++step) {
+    const DeviceBatch mine = ToDevice(RandomBatch(g_comm->rank(), step), torch::kCPU);
+    const DeviceBatch both = Concatenate(ToDevice(RandomBatch(0, step), torch::kCPU),
+                                         ToDevice(RandomBatch(1, step), torch::kCPU));
+    auto a = dist_runner.Update({mine}, 1e-3);
+    auto b = single_runner.Update({both}, 1e-3);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->target_tokens, b->target_tokens);
+    EXPECT_NEAR(a->loss, b->loss, 1e-5) << "step " << step;
+    EXPECT_NEAR(a->grad_norm, b->grad_norm, 1e-5 * std::max(1.0, b->grad_norm)) << "step " << step;
+    // Buckets went out from autograd hooks, before backward returned.
+    EXPECT_GE(dist_runner.reducer().launched_during_backward(), dist_runner.reducer().num_buckets() - 1);
+  }
+  double max_diff = 0;
+  auto p = distributed->parameters(), q = single->parameters();
+  for (size_t i = 0; i < p.size(); ++i) max_diff = std::max(max_diff, (p[i] - q[i]).abs().max().item<double>());
+  EXPECT_LT(max_diff, 1e-5);
+}
+
+TEST(TrainMpiTest, GradientAccumulationEqualsOneBigBatch) {
+  // update_freq 2 on each rank (no communication on the inner step) = both batches at once.
+  models::Seq2Seq accumulated(TinyModel()), single(TinyModel());
+  models::InitialiseDefault(*accumulated, 6);
+  models::InitialiseDefault(*single, 6);
+  Optimizer acc_opt(accumulated->parameters(), Adam()), single_opt(single->parameters(), Adam());
+  comm::SingleProcessCommunicator alone;
+  StepRunner acc_runner(accumulated, &acc_opt, g_comm, StepOptions());
+  StepRunner single_runner(single, &single_opt, &alone, StepOptions());
+  for (int step = 1; step <= 5; ++step) {
+    std::vector<DeviceBatch> mine = {ToDevice(RandomBatch(2 * g_comm->rank(), step), torch::kCPU),
+                                     ToDevice(RandomBatch(2 * g_comm->rank() + 1, step), torch::kCPU)};
+    DeviceBatch all = Concatenate(Concatenate(ToDevice(RandomBatch(0, step), torch::kCPU),
+                                              ToDevice(RandomBatch(1, step), torch::kCPU)),
+                                  Concatenate(ToDevice(RandomBatch(2, step), torch::kCPU),
+                                              ToDevice(RandomBatch(3, step), torch::kCPU)));
+    auto a = acc_runner.Update(mine, 1e-3);
+    auto b = single_runner.Update({all}, 1e-3);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_NEAR(a->loss, b->loss, 1e-5);
+  }
+  auto p = accumulated->parameters(), q = single->parameters();
+  for (size_t i = 0; i < p.size(); ++i) EXPECT_LT((p[i] - q[i]).abs().max().item<double>(), 1e-5);
+}
+
+// A prepared Multi30k slice shared by the two ranks (rank 0 prepares, both read).
+std::string PreparedDir() {
+  static std::string dir;
+  if (!dir.empty()) return dir;
+  char path[512] = {0};
+  if (g_comm->rank() == 0) {
+    std::string pattern = "/tmp/fathom_train_test_XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
+    const std::string m30k = testing::SharedDataDir() + "/translation/multi30k/";
+    testing::WriteLines(pattern + "/train.de.gz", testing::ReadGzipLines(m30k + "train.de.gz", 600));
+    testing::WriteLines(pattern + "/train.en.gz", testing::ReadGzipLines(m30k + "train.en.gz", 600));
+    testing::WriteTextFile(pattern + "/prepare.pbtxt", absl::StrCat(
+        "data { split { name: \"train\" source: \"", pattern, "/train.de.gz\" target: \"", pattern,
+        "/train.en.gz\" } prepared_dir: \"", pattern, "/prepared\" sentencepiece { vocab_size: 500 } }"));
+    const std::string command = absl::StrCat(testing::FathomBinary(), " prepare --config ", pattern,
+                                             "/prepare.pbtxt 2> ", pattern, "/prepare.log");
+    if (std::system(command.c_str()) != 0) std::abort();
+    std::snprintf(path, sizeof(path), "%s", pattern.c_str());
+  }
+  torch::Tensor bytes = torch::from_blob(path, {512}, torch::kUInt8);
+  EXPECT_TRUE(g_comm->Broadcast(bytes, 0).ok());
+  dir = path;
+  return dir;
+}
+
+proto::RunConfig RunConfig(const std::string& run_dir, int64_t max_steps, proto::InitConfig::Method init) {
+  proto::RunConfig config;
+  const std::string base = PreparedDir();
+  config.set_run_dir(run_dir);
+  config.mutable_data()->set_prepared_dir(base + "/prepared");
+  config.mutable_data()->mutable_batch()->set_max_tokens(512);
+  config.mutable_model()->set_encoder_layers(2);
+  config.mutable_model()->set_decoder_layers(2);
+  config.mutable_model()->set_d_model(32);
+  config.mutable_model()->set_heads(4);
+  config.mutable_model()->set_ffn_dim(64);
+  config.mutable_model()->set_dropout(0.1);  // exercises the per-rank RNG state on resume
+  config.mutable_init()->set_method(init);
+  config.mutable_optim()->set_max_steps(max_steps);
+  config.mutable_optim()->set_warmup_steps(4);
+  config.mutable_eval()->set_log_every_steps(2);
+  config.mutable_eval()->set_valid_every_steps(1000);
+  config.mutable_checkpoint()->set_save_every_steps(4);
+  config.mutable_distributed()->set_threads(1);
+  ResolveDefaults(&config);
+  return config;
+}
+
+TEST(TrainMpiTest, ResumeRepeatsTheUninterruptedRunBitForBit) {
+  const std::string base = PreparedDir();
+  auto full = Trainer::Create(RunConfig(base + "/full", 8, proto::InitConfig::ADMIN), g_comm, false);
+  ASSERT_TRUE(full.ok()) << full.status();
+  auto uninterrupted = (*full)->Run();
+  ASSERT_TRUE(uninterrupted.ok()) << uninterrupted.status();
+  ASSERT_EQ(uninterrupted->losses.size(), 8u);
+
+  auto first = Trainer::Create(RunConfig(base + "/split", 4, proto::InitConfig::ADMIN), g_comm, false);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE((*first)->Run().ok());
+  auto second = Trainer::Create(RunConfig(base + "/split", 8, proto::InitConfig::ADMIN), g_comm, true);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ((*second)->step(), 4);
+  auto resumed = (*second)->Run();
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_EQ(resumed->losses.size(), 4u);
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_EQ(resumed->losses[k], uninterrupted->losses[4 + k]) << "step " << 5 + k;
+  }
+  auto p = (*full)->model()->parameters(), q = (*second)->model()->parameters();
+  for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(torch::equal(p[i], q[i])) << i;
+}
+
+TEST(TrainMpiTest, DtFixupMuIsTheMaximumOverBothShards) {
+  const std::string base = PreparedDir();
+  auto trainer = Trainer::Create(RunConfig(base + "/dt", 1, proto::InitConfig::DT_FIXUP), g_comm, false);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  // Independent: the largest embedded-source norm over every training example, on one rank.
+  auto dataset = data::ShardDataset::Open(base + "/prepared", "train");
+  ASSERT_TRUE(dataset.ok());
+  auto options = (*trainer)->model()->options();
+  models::Seq2Seq reference(options);
+  models::InitialiseDefault(*reference, 1);  // same seed as the run: same embeddings
+  reference->eval();
+  torch::NoGradGuard no_grad;
+  double mu = 0;
+  for (int64_t i = 0; i < (*dataset)->size(); ++i) {
+    std::vector<int> ids = (*dataset)->Source(i);
+    ids.push_back(3);
+    torch::Tensor src = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end())).unsqueeze(0);
+    mu = std::max(mu, models::MaxPositionNorm(reference->EncoderInput(src), src.eq(0)));
+  }
+  // The run scaled the encoder's FFN by DtFixupScale(N, mu): recover mu from the ratio.
+  auto* run_layer = (*trainer)->model()->encoder->layers[0]->as<models::EncoderLayerImpl>();
+  auto* ref_layer = reference->encoder->layers[0]->as<models::EncoderLayerImpl>();
+  const double ratio = (run_layer->ffn->fc1->weight / ref_layer->ffn->fc1->weight).mean().item<double>();
+  EXPECT_NEAR(ratio, models::DtFixupScale(2, mu, false), 1e-4 * ratio);
+}
+
+}  // namespace
+}  // namespace fathom::trainer
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  auto comm = fathom::comm::CreateCommunicator(fathom::comm::Backend::kAuto, false);
+  if (!comm.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(comm.status().message()).c_str());
+    return 1;
+  }
+  fathom::trainer::g_comm = comm->get();
+  if ((*comm)->rank() != 0) {
+    delete ::testing::UnitTest::GetInstance()->listeners().Release(
+        ::testing::UnitTest::GetInstance()->listeners().default_result_printer());
+  }
+  int failed = RUN_ALL_TESTS();
+  torch::Tensor any = torch::tensor({static_cast<int64_t>(failed)});
+  (void)(*comm)->AllReduce(any, fathom::comm::ReduceOp::kMax);
+  if ((*comm)->rank() == 0) std::system(absl::StrCat("rm -rf ", fathom::trainer::PreparedDir()).c_str());
+  return any.item<int64_t>() != 0;
+}

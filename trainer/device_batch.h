@@ -1,0 +1,24 @@
+// A data::Batch as the model consumes it: int64 tensors on the training device.
+#ifndef FATHOM_TRAINER_DEVICE_BATCH_H_
+#define FATHOM_TRAINER_DEVICE_BATCH_H_
+
+#include <torch/torch.h>
+
+#include "data/batch.h"
+
+namespace fathom::trainer {
+
+struct DeviceBatch {
+  torch::Tensor source;         // [B, S]
+  torch::Tensor target_input;   // [B, T]
+  torch::Tensor target_output;  // [B, T]
+  torch::Tensor relations;      // [B, S, S] or undefined
+  int64_t target_tokens = 0;    // real target tokens (the loss normaliser), known on the host
+  int64_t source_tokens = 0;
+};
+
+DeviceBatch ToDevice(const data::Batch& batch, const torch::Device& device);
+
+}  // namespace fathom::trainer
+
+#endif  // FATHOM_TRAINER_DEVICE_BATCH_H_

@@ -1,0 +1,95 @@
+#include "trainer/optimizer.h"
+
+#include <cmath>
+
+namespace fathom::trainer {
+
+Optimizer::Optimizer(std::vector<torch::Tensor> parameters, const proto::OptimConfig& config)
+    : parameters_(std::move(parameters)),
+      kind_(config.optimizer()),
+      beta1_(config.beta1()),
+      beta2_(config.beta2()),
+      eps_(config.eps()),
+      weight_decay_(config.weight_decay()) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : parameters_) {
+    // Moments in float32 even for low-precision parameters.
+    exp_avg_.push_back(torch::zeros_like(p, p.options().dtype(torch::kFloat)));
+    exp_avg_sq_.push_back(torch::zeros_like(p, p.options().dtype(torch::kFloat)));
+  }
+}
+
+void Optimizer::ZeroGrad() {
+  for (auto& p : parameters_) {
+    if (p.grad().defined()) p.grad().zero_();
+  }
+}
+
+void Optimizer::Step(double lr) {
+  torch::NoGradGuard no_grad;
+  ++steps_;
+  const double t = static_cast<double>(steps_);
+  const double bias1 = 1.0 - std::pow(beta1_, t);
+  const double bias2 = 1.0 - std::pow(beta2_, t);
+  // RAdam (Liu et al. 2020): use the adaptive term only once its variance is tractable.
+  const double rho_inf = 2.0 / (1.0 - beta2_) - 1.0;
+  const double rho_t = rho_inf - 2.0 * t * std::pow(beta2_, t) / bias2;
+  const bool radam_adaptive = rho_t > 5.0;
+  double radam_rect = 1.0;
+  if (kind_ == proto::OptimConfig::RADAM && radam_adaptive) {
+    radam_rect = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
+  }
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    torch::Tensor& p = parameters_[i];
+    if (!p.grad().defined()) continue;
+    torch::Tensor grad = p.grad().to(torch::kFloat);
+    torch::Tensor master = p.scalar_type() == torch::kFloat ? p : p.to(torch::kFloat);
+    if (weight_decay_ != 0.0) {
+      if (kind_ == proto::OptimConfig::ADAMW) {
+        master.mul_(1.0 - lr * weight_decay_);  // decoupled
+      } else {
+        grad = grad.add(master, weight_decay_);  // L2, as Adam and RAdam define it
+      }
+    }
+    exp_avg_[i].mul_(beta1_).add_(grad, 1.0 - beta1_);
+    exp_avg_sq_[i].mul_(beta2_).addcmul_(grad, grad, 1.0 - beta2_);
+    if (kind_ == proto::OptimConfig::RADAM && !radam_adaptive) {
+      master.add_(exp_avg_[i], -lr / bias1);
+    } else {
+      torch::Tensor denom = (exp_avg_sq_[i] / bias2).sqrt_().add_(eps_);
+      master.addcdiv_(exp_avg_[i], denom, -lr * radam_rect / bias1);
+    }
+    if (master.data_ptr() != p.data_ptr()) p.copy_(master);
+  }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Optimizer::State() const {
+  std::vector<std::pair<std::string, torch::Tensor>> state;
+  state.emplace_back("steps", torch::tensor({steps_}, torch::kLong));
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    state.emplace_back("exp_avg." + std::to_string(i), exp_avg_[i]);
+    state.emplace_back("exp_avg_sq." + std::to_string(i), exp_avg_sq_[i]);
+  }
+  return state;
+}
+
+void Optimizer::LoadState(const std::vector<std::pair<std::string, torch::Tensor>>& state) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(state.size() == 1 + 2 * parameters_.size(), "optimizer state has ", state.size(),
+              " tensors, expected ", 1 + 2 * parameters_.size());
+  for (const auto& [name, tensor] : state) {
+    if (name == "steps") {
+      steps_ = tensor.item<int64_t>();
+      continue;
+    }
+    const size_t dot = name.find('.');
+    const size_t index = std::stoul(name.substr(dot + 1));
+    TORCH_CHECK(index < parameters_.size(), "optimizer state ", name, " has no parameter");
+    torch::Tensor& target = name.rfind("exp_avg_sq", 0) == 0 ? exp_avg_sq_[index] : exp_avg_[index];
+    TORCH_CHECK(target.sizes() == tensor.sizes(), "optimizer state ", name, " has shape ", tensor.sizes(),
+                ", the parameter ", target.sizes());
+    target.copy_(tensor);
+  }
+}
+
+}  // namespace fathom::trainer

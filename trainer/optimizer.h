@@ -1,0 +1,42 @@
+// Adam, AdamW and RAdam over a fixed list of parameters. Written here rather than taken from
+// LibTorch because 1.13 has no RAdam, and because the state (step, first and second moments)
+// must go into Fathom's own checkpoint format, which holds named tensors, never pickles.
+#ifndef FATHOM_TRAINER_OPTIMIZER_H_
+#define FATHOM_TRAINER_OPTIMIZER_H_
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "proto/config.pb.h"
+
+namespace fathom::trainer {
+
+class Optimizer {
+ public:
+  Optimizer(std::vector<torch::Tensor> parameters, const proto::OptimConfig& config);
+
+  // One update with learning rate `lr` from the parameters' .grad (already reduced, scaled and
+  // clipped). Parameters without a gradient are skipped.
+  void Step(double lr);
+  void ZeroGrad();
+  int64_t steps() const { return steps_; }
+
+  // State as named tensors: "exp_avg.K", "exp_avg_sq.K" for parameter K, and "steps".
+  std::vector<std::pair<std::string, torch::Tensor>> State() const;
+  // Restores what State() returned; errors when names or shapes do not match.
+  void LoadState(const std::vector<std::pair<std::string, torch::Tensor>>& state);
+  const std::vector<torch::Tensor>& parameters() const { return parameters_; }
+
+ private:
+  std::vector<torch::Tensor> parameters_;
+  std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;
+  proto::OptimConfig::Optimizer kind_;
+  double beta1_, beta2_, eps_, weight_decay_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace fathom::trainer
+
+#endif  // FATHOM_TRAINER_OPTIMIZER_H_

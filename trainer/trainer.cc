@@ -1,0 +1,398 @@
+#include "trainer/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/file_util.h"
+#include "base/logging.h"
+#include "base/status_macros.h"
+#include "data/prepare.h"
+#include "models/initial_loss.h"
+#include "models/initialisation.h"
+#include "models/model_options.h"
+#include "proto/config_io.h"
+#include "trainer/checkpoint/checkpoint_io.h"
+#include "trainer/lr_schedule.h"
+
+namespace fathom::trainer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+data::BatchingOptions BatchingFrom(const proto::RunConfig& config, bool shuffle) {
+  data::BatchingOptions options;
+  options.max_tokens = config.data().batch().max_tokens();
+  options.bucket_width = config.data().batch().bucket_width();
+  options.size_multiple = config.data().batch().size_multiple();
+  options.shuffle = shuffle && config.data().batch().shuffle();
+  options.seed = config.seed();
+  return options;
+}
+
+// An all-reduce SUM of Admin's per-sublayer statistics: every rank profiles its own batches
+// and all set the omegas of the union.
+models::StatsReducer SumAcross(comm::Communicator* comm) {
+  return [comm](torch::Tensor& stats) {
+    const absl::Status status = comm->AllReduce(stats, comm::ReduceOp::kSum);
+    if (!status.ok()) throw std::runtime_error(std::string(status.message()));
+  };
+}
+
+std::string FormatDuration(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds);
+  return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const proto::RunConfig& config,
+                                                         comm::Communicator* comm, bool resume) {
+  std::unique_ptr<Trainer> trainer(new Trainer(config, comm));
+  RETURN_IF_ERROR(trainer->Setup(resume));
+  return trainer;
+}
+
+absl::Status Trainer::Setup(bool resume) {
+  const std::string& prepared = config_.data().prepared_dir();
+  ASSIGN_OR_RETURN(train_, data::ShardDataset::Open(prepared, "train"));
+  if (train_->header().has_relations()) {
+    ASSIGN_OR_RETURN(train_relations_, data::RelationStore::Open(prepared, *train_));
+  }
+  if (PathExists(absl::StrCat(prepared, "/valid.header"))) {
+    ASSIGN_OR_RETURN(valid_, data::ShardDataset::Open(prepared, "valid"));
+    if (valid_->header().has_relations()) {
+      ASSIGN_OR_RETURN(valid_relations_, data::RelationStore::Open(prepared, *valid_));
+    }
+  }
+  const auto& header = train_->header();
+  special_ = {header.target_vocab().pad_id(), header.target_vocab().bos_id(), header.target_vocab().eos_id()};
+
+  // Threads: all cores shared by the ranks of this host, unless the config says otherwise.
+  int threads = config_.distributed().threads();
+  if (threads <= 0) {
+    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, comm_->local_size()));
+  }
+  torch::set_num_threads(threads);
+
+  const int64_t relations = header.has_relations() ? header.relations().num_relations() : 0;
+  ASSIGN_OR_RETURN(models::ModelOptions options,
+                   models::MakeModelOptions(config_.model(), config_.init(), header.source_vocab().size(),
+                                            header.target_vocab().size(), special_.pad, relations, 0));
+  model_ = models::Seq2Seq(options);
+  model_->to(device_);
+
+  ASSIGN_OR_RETURN(auto batcher, data::Batcher::Create(train_->SourceLengths(), train_->TargetLengths(),
+                                                       BatchingFrom(config_, true), comm_->rank(),
+                                                       comm_->size()));
+  batcher_ = std::make_unique<data::Batcher>(std::move(batcher));
+
+  bool resumed = false;
+  if (resume) RETURN_IF_ERROR(Resume(&resumed));
+  if (!resumed) RETURN_IF_ERROR(Initialise());
+
+  StepOptions step_options;
+  step_options.label_smoothing = config_.optim().label_smoothing();
+  step_options.clip_norm = config_.optim().clip_norm();
+  step_options.bf16_autocast = config_.distributed().precision() == proto::DistributedConfig::BF16;
+  step_options.bucket_bytes = static_cast<int64_t>(config_.distributed().bucket_mb() * (1 << 20));
+  if (config_.distributed().precision() == proto::DistributedConfig::FP16) {
+    return absl::UnimplementedError(
+        "distributed.precision: FP16 needs CUDA (LibTorch has no float16 matrix multiply on CPU); use BF16");
+  }
+  if (optimizer_ == nullptr) optimizer_ = std::make_unique<Optimizer>(model_->parameters(), config_.optim());
+  runner_ = std::make_unique<StepRunner>(model_, optimizer_.get(), comm_, step_options);
+
+  if (comm_->rank() == 0) {
+    RETURN_IF_ERROR(MakeDirs(config_.run_dir()));
+    RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(config_.run_dir(), "/config.pbtxt"), ConfigToText(config_)));
+    const std::string spm = header.source_vocab().model_file();
+    ASSIGN_OR_RETURN(std::string spm_bytes, ReadFileToString(absl::StrCat(prepared, "/", spm)));
+    RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(config_.run_dir(), "/", spm), spm_bytes));
+    ASSIGN_OR_RETURN(events_, EventWriter::Create(absl::StrCat(config_.run_dir(), "/tb")));
+  }
+  int64_t parameters = 0;
+  for (const auto& p : model_->parameters()) parameters += p.numel();
+  FLOG(Info) << comm_->Describe() << "; " << threads << " threads per rank; model "
+             << options.encoder_layers << "L-" << options.decoder_layers << "L d " << options.d_model << ", "
+             << parameters << " parameters; " << train_->size() << " training examples, "
+             << batcher_->batches_per_epoch() << " batches per epoch per rank";
+  return absl::OkStatus();
+}
+
+DeviceBatch Trainer::NextBatch() {
+  data::BatchPlan plan;
+  batcher_->Next(&plan);
+  return ToDevice(data::MakeBatch(*train_, plan, special_, train_relations_.get()), device_);
+}
+
+absl::Status Trainer::Initialise() {
+  models::InitialiseDefault(*model_, config_.seed());
+  // Every rank starts from rank 0's parameters.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model_->parameters()) {
+      torch::Tensor t = p.detach();
+      RETURN_IF_ERROR(comm_->Broadcast(t, 0));
+    }
+  }
+  switch (config_.init().method()) {
+    case proto::InitConfig::ADMIN: {
+      // Profile on this rank's first batches; the statistics are summed over ranks.
+      const data::BatcherPosition start = batcher_->position();
+      for (int b = 0; b < config_.init().admin_profile_batches(); ++b) {
+        const DeviceBatch batch = NextBatch();
+        try {
+          const models::AdminOmegas omegas = models::ProfileAdmin(
+              *model_, batch.source, batch.target_input, batch.relations, SumAcross(comm_));
+          FLOG(Info) << "Admin omegas: encoder " << omegas.encoder.front() << " -> " << omegas.encoder.back()
+                     << ", decoder " << omegas.decoder.front() << " -> " << omegas.decoder.back();
+        } catch (const std::exception& e) {
+          return absl::InternalError(absl::StrCat("Admin profiling failed: ", e.what()));
+        }
+      }
+      RETURN_IF_ERROR(batcher_->Restore(start));
+      break;
+    }
+    case proto::InitConfig::ADMIN_CONSTANT:
+      models::ApplyAdminConstant(*model_);
+      break;
+    case proto::InitConfig::T_FIXUP:
+      models::ApplyTFixup(*model_);
+      break;
+    case proto::InitConfig::DT_FIXUP:
+      RETURN_IF_ERROR(RunDtFixupPass());
+      models::ApplyDtFixup(*model_, mu_[0], mu_[1]);
+      break;
+    default:
+      break;
+  }
+  // A tied output can start far above log V; say so before hours of training.
+  const data::BatcherPosition start = batcher_->position();
+  const DeviceBatch probe = NextBatch();
+  RETURN_IF_ERROR(batcher_->Restore(start));
+  const models::InitialLoss initial =
+      models::EstimateInitialLoss(*model_, probe.source, probe.target_input, probe.target_output, probe.relations);
+  if (initial.far_above()) {
+    FLOG(Warning) << "initial loss " << initial.loss << " is far above log V = " << initial.log_vocab
+                  << " (tied output embedding); consider model.tied_output_remedy";
+  } else {
+    FLOG(Info) << "initial loss " << initial.loss << " (log V = " << initial.log_vocab << ")";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::RunDtFixupPass() {
+  // mu: the largest input norm over ALL training examples: each rank over its shard (its
+  // batches of one epoch), then the maximum across ranks.
+  const auto start_time = Clock::now();
+  model_->eval();
+  torch::NoGradGuard no_grad;
+  double mu_enc = 0, mu_dec = 0;
+  int64_t examples = 0;
+  for (const data::BatchPlan& plan : batcher_->EpochBatches(0)) {
+    const DeviceBatch batch = ToDevice(data::MakeBatch(*train_, plan, special_), device_);
+    mu_enc = std::max(mu_enc, models::MaxPositionNorm(model_->EncoderInput(batch.source), batch.source.eq(special_.pad)));
+    mu_dec = std::max(mu_dec, models::MaxPositionNorm(model_->DecoderInput(batch.target_input),
+                                                      batch.target_input.eq(special_.pad)));
+    examples += static_cast<int64_t>(plan.examples.size());
+  }
+  torch::Tensor mu = torch::tensor({mu_enc, mu_dec}, torch::kDouble);
+  RETURN_IF_ERROR(comm_->AllReduce(mu, comm::ReduceOp::kMax));
+  torch::Tensor count = torch::tensor({examples}, torch::kLong);
+  RETURN_IF_ERROR(comm_->AllReduce(count, comm::ReduceOp::kSum));
+  mu_ = {mu[0].item<double>(), mu[1].item<double>()};
+  FLOG(Info) << "mu = " << mu_[0] << " over " << count.item<int64_t>() << " examples on " << comm_->size()
+             << " ranks (decoder input: " << mu_[1] << ", " << SecondsSince(start_time) << " s)";
+  model_->train();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> Trainer::Validate() {
+  if (valid_ == nullptr) return 0.0;
+  model_->eval();
+  torch::NoGradGuard no_grad;
+  ASSIGN_OR_RETURN(data::Batcher batcher,
+                   data::Batcher::Create(valid_->SourceLengths(), valid_->TargetLengths(),
+                                         BatchingFrom(config_, false), comm_->rank(), comm_->size()));
+  torch::Tensor sums = torch::zeros({2}, torch::kDouble);
+  for (const data::BatchPlan& plan : batcher.EpochBatches(0)) {
+    const DeviceBatch batch =
+        ToDevice(data::MakeBatch(*valid_, plan, special_, valid_relations_.get()), device_);
+    torch::Tensor logits = model_->forward(batch.source, batch.target_input, batch.relations);
+    torch::Tensor nll = torch::nn::functional::cross_entropy(
+        logits.to(torch::kFloat).reshape({-1, logits.size(-1)}), batch.target_output.reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(special_.pad).reduction(torch::kSum));
+    sums[0] += nll.to(torch::kDouble).cpu();
+    sums[1] += static_cast<double>(batch.target_tokens);
+  }
+  RETURN_IF_ERROR(comm_->AllReduce(sums, comm::ReduceOp::kSum));
+  model_->train();
+  return sums[0].item<double>() / std::max(1.0, sums[1].item<double>());
+}
+
+absl::Status Trainer::SaveCheckpoint() {
+  checkpoint::NamedTensors tensors = checkpoint::ModuleTensors(*model_, "model.");
+  for (const auto& [name, tensor] : optimizer_->State()) tensors.emplace_back("optimizer." + name, tensor);
+  proto::TrainingState state;
+  state.set_step(step_);
+  state.set_epoch(batcher_->position().epoch);
+  state.mutable_iterator()->set_epoch(batcher_->position().epoch);
+  state.mutable_iterator()->set_index(batcher_->position().index);
+  state.set_world_size(comm_->size());
+  state.set_wall_clock_seconds(seconds_before_ + SecondsSince(run_start_));
+  state.set_config_text(ConfigToText(config_));
+  for (double mu : mu_) state.add_dt_fixup_mu(mu);
+  // Each rank's dropout generator, so a resumed run draws the same masks.
+  const torch::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
+  ASSIGN_OR_RETURN(std::vector<std::string> rng_states,
+                   comm_->AllGatherBytes(std::string(static_cast<const char*>(rng.data_ptr()), rng.numel())));
+  for (const auto& s : rng_states) state.add_rng_state(s);
+  if (comm_->rank() == 0) {
+    RETURN_IF_ERROR(checkpoint::WriteCheckpoint(config_.run_dir(), step_, tensors, state));
+    RETURN_IF_ERROR(checkpoint::PruneCheckpoints(config_.run_dir(), config_.checkpoint().keep_last(), {}));
+    FLOG(Info) << "saved checkpoint at step " << step_;
+  }
+  return comm_->Barrier();
+}
+
+absl::Status Trainer::Resume(bool* resumed) {
+  std::vector<std::string> skipped;
+  absl::StatusOr<checkpoint::LoadedCheckpoint> loaded = checkpoint::ReadLatestValid(config_.run_dir(), &skipped);
+  for (const auto& why : skipped) FLOG(Warning) << "skipped checkpoint: " << why;
+  if (absl::IsNotFound(loaded.status())) {
+    FLOG(Info) << "no checkpoint in " << config_.run_dir() << "; starting fresh";
+    return absl::OkStatus();
+  }
+  if (!loaded.ok()) return loaded.status();
+  checkpoint::NamedTensors model_tensors, optimizer_tensors;
+  for (auto& [name, tensor] : loaded->tensors) {
+    if (name.rfind("model.", 0) == 0) model_tensors.emplace_back(name, tensor);
+    if (name.rfind("optimizer.", 0) == 0) optimizer_tensors.emplace_back(name.substr(10), tensor);
+  }
+  RETURN_IF_ERROR(checkpoint::LoadIntoModule(*model_, model_tensors, "model."));
+  optimizer_ = std::make_unique<Optimizer>(model_->parameters(), config_.optim());
+  try {
+    optimizer_->LoadState(optimizer_tensors);
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat(loaded->dir, ": optimizer state: ", e.what()));
+  }
+  const proto::TrainingState& state = loaded->meta.state();
+  step_ = state.step();
+  seconds_before_ = state.wall_clock_seconds();
+  mu_.assign(state.dt_fixup_mu().begin(), state.dt_fixup_mu().end());
+  // Across a change of rank count the epoch position carries over; batches are re-dealt.
+  const int64_t index = std::min<int64_t>(state.iterator().index(), batcher_->batches_per_epoch());
+  RETURN_IF_ERROR(batcher_->Restore({state.iterator().epoch(), index}));
+  if (state.world_size() == comm_->size() && state.rng_state_size() == comm_->size()) {
+    const std::string& bytes = state.rng_state(comm_->rank());
+    torch::Tensor rng = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+    std::memcpy(rng.data_ptr(), bytes.data(), bytes.size());
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    generator.set_state(rng);
+  }
+  FLOG(Info) << "resumed from " << loaded->dir << " at step " << step_ << " (epoch " << state.iterator().epoch()
+             << ", batch " << index << ")";
+  *resumed = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainSummary> Trainer::Run() {
+  const auto& optim = config_.optim();
+  const auto& eval = config_.eval();
+  if (optim.max_steps() == 0 && optim.max_epochs() == 0 && optim.max_seconds() == 0) {
+    return absl::InvalidArgumentError("optim: set max_steps, max_epochs or max_seconds");
+  }
+  const LrSchedule schedule(optim);
+  TrainSummary summary;
+  const auto start = Clock::now();
+  auto window_start = Clock::now();
+  int64_t window_tokens = 0;
+  double window_loss = 0, window_nll = 0;
+  int64_t window_steps = 0;
+  while (true) {
+    const double elapsed = seconds_before_ + SecondsSince(start);
+    if (optim.max_steps() > 0 && step_ >= optim.max_steps()) {
+      summary.stop_reason = "max_steps";
+      break;
+    }
+    if (optim.max_epochs() > 0 && batcher_->position().epoch >= optim.max_epochs()) {
+      summary.stop_reason = "max_epochs";
+      break;
+    }
+    // Ranks agree on the wall-time stop: rank 0's clock decides.
+    if (optim.max_seconds() > 0) {
+      torch::Tensor stop = torch::tensor({elapsed >= static_cast<double>(optim.max_seconds()) ? 1L : 0L});
+      RETURN_IF_ERROR(comm_->Broadcast(stop, 0));
+      if (stop.item<int64_t>() != 0) {
+        summary.stop_reason = "max_seconds";
+        break;
+      }
+    }
+    std::vector<DeviceBatch> micro;
+    for (int m = 0; m < optim.update_freq(); ++m) micro.push_back(NextBatch());
+    const double lr = schedule.At(step_ + 1);
+    ASSIGN_OR_RETURN(StepStats stats, runner_->Update(micro, lr));
+    if (!stats.finite) {
+      return absl::InternalError(absl::StrCat("loss is not finite at step ", step_ + 1,
+                                              " on every rank; stopping without saving (the last checkpoint is intact)"));
+    }
+    ++step_;
+    summary.losses.push_back(stats.loss);
+    window_loss += stats.loss;
+    window_nll += stats.nll;
+    window_tokens += stats.target_tokens + stats.source_tokens;
+    ++window_steps;
+    if (step_ % eval.log_every_steps() == 0 && comm_->rank() == 0) {
+      const double seconds = SecondsSince(window_start);
+      const double loss = window_loss / window_steps, nll = window_nll / window_steps;
+      const double total = seconds_before_ + SecondsSince(start);
+      std::string eta = "-";
+      if (optim.max_steps() > 0) eta = FormatDuration(total / step_ * (optim.max_steps() - step_));
+      if (optim.max_seconds() > 0) eta = FormatDuration(std::max(0.0, optim.max_seconds() - total));
+      FLOG(Info) << absl::StrFormat(
+          "step %d | epoch %d | loss %.4f | nll %.4f | ppl %.2f | lr %.3g | gnorm %.3f | scale 1 | "
+          "tok/s %.0f | elapsed %s | eta %s",
+          step_, batcher_->position().epoch + 1, loss, nll, std::exp(nll), lr, stats.grad_norm,
+          window_tokens / std::max(seconds, 1e-9), FormatDuration(total), eta);
+      if (events_ != nullptr) {
+        RETURN_IF_ERROR(events_->AddScalar("train/loss", loss, step_));
+        RETURN_IF_ERROR(events_->AddScalar("train/nll", nll, step_));
+        RETURN_IF_ERROR(events_->AddScalar("train/lr", lr, step_));
+        RETURN_IF_ERROR(events_->AddScalar("train/grad_norm", stats.grad_norm, step_));
+        RETURN_IF_ERROR(events_->AddScalar("train/tokens_per_second", window_tokens / std::max(seconds, 1e-9), step_));
+        RETURN_IF_ERROR(events_->Flush());
+      }
+      window_start = Clock::now();
+      window_tokens = 0;
+      window_loss = window_nll = 0;
+      window_steps = 0;
+    }
+    if (step_ % eval.valid_every_steps() == 0) {
+      ASSIGN_OR_RETURN(summary.last_valid_loss, Validate());
+      FLOG(Info) << absl::StrFormat("valid | step %d | nll %.4f | ppl %.2f", step_, summary.last_valid_loss,
+                                    std::exp(summary.last_valid_loss));
+      if (events_ != nullptr) RETURN_IF_ERROR(events_->AddScalar("valid/nll", summary.last_valid_loss, step_));
+    }
+    if (step_ % config_.checkpoint().save_every_steps() == 0) RETURN_IF_ERROR(SaveCheckpoint());
+  }
+  if (step_ % config_.checkpoint().save_every_steps() != 0) RETURN_IF_ERROR(SaveCheckpoint());
+  summary.steps = step_;
+  summary.epochs_started = batcher_->position().epoch + 1;
+  FLOG(Info) << "stopped at step " << step_ << " (" << summary.stop_reason << ") after "
+             << FormatDuration(SecondsSince(start)) << "; checkpoints in " << config_.run_dir()
+             << "/checkpoints, TensorBoard logs in " << config_.run_dir() << "/tb";
+  return summary;
+}
+
+}  // namespace fathom::trainer
