@@ -10,6 +10,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DATA=${FATHOM_SHARED_DATA:-$ROOT/../shared/data}
 FATHOM=${FATHOM_BINARY:-$ROOT/build/launch/fathom}
 WORK=${TMPDIR:-/tmp}/fathom-bench-train
+PYTHON=${PYTHON:-/usr/bin/python3}  # Debian's python3-torch lives in the system Python
 LAYERS=3 MAX_TOKENS=4096 THREADS=2 STEPS=20 D=256 HEADS=4 FFN=1024 VOCAB=8000
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-python3 -c 'import torch' 2>/dev/null || { echo "bench/train_cpu: python3-torch missing (apt-get install python3-torch)" >&2; exit 1; }
+"$PYTHON" -c 'import torch' 2>/dev/null || { echo "bench/train_cpu: python3-torch missing (apt-get install python3-torch)" >&2; exit 1; }
 mkdir -p "$WORK"
 M30K=$DATA/translation/multi30k
 cat > "$WORK/run.pbtxt" <<CFG
@@ -43,8 +44,8 @@ CFG
 rm -rf "$WORK/run"
 echo "bench/train_cpu: Admin ${LAYERS}L-${LAYERS}L d $D, FFN $FFN, tied vocab $VOCAB, $MAX_TOKENS tokens/batch, $THREADS threads, $(nproc) cores"
 "$FATHOM" train --config "$WORK/run.pbtxt" 2> "$WORK/fathom.log"
-fathom_tps=$(grep -E "\| step $((2 * STEPS)) \|" "$WORK/fathom.log" | sed -E 's/.*tok\/s ([0-9.]+).*/\1/')
-python3 "$ROOT/bench/train_cpu.py" --prepared "$WORK/prepared" --vocab "$VOCAB" --layers "$LAYERS" \
+fathom_tps=$(grep -E "\] step $((2 * STEPS)) \|" "$WORK/fathom.log" | sed -E 's/.*tok\/s ([0-9.]+).*/\1/')
+"$PYTHON" "$ROOT/bench/train_cpu.py" --prepared "$WORK/prepared" --vocab "$VOCAB" --layers "$LAYERS" \
   --d_model "$D" --heads "$HEADS" --ffn "$FFN" --max_tokens "$MAX_TOKENS" --steps $((2 * STEPS)) \
   --skip "$STEPS" --threads "$THREADS" > "$WORK/pytorch.log"
 pytorch_tps=$(sed -E 's/.*tok\/s ([0-9.]+).*/\1/' "$WORK/pytorch.log")

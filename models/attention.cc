@@ -48,7 +48,8 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& query,
   }
 #endif
   if (!context.defined()) {
-    const double scale = 1.0 / std::sqrt(static_cast<double>(d_head_));
+    // Scale q (B*T*d values) rather than the scores (B*H*T*S values).
+    q = q * (1.0 / std::sqrt(static_cast<double>(d_head_)));
     torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B, H, T, S]
     torch::Tensor rel;
     if (relational) {
@@ -58,16 +59,14 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& query,
       torch::Tensor q_rel = torch::matmul(q, relation_k.t());  // [B, H, T, R]
       scores = scores + q_rel.gather(3, rel);
     }
-    scores = scores * scale;
-    if (key_padding.defined()) {
-      scores = scores.masked_fill(key_padding.view({B, 1, 1, S}), -std::numeric_limits<float>::infinity());
-    }
+    const float minus_inf = -std::numeric_limits<float>::infinity();
+    if (key_padding.defined()) scores.masked_fill_(key_padding.view({B, 1, 1, S}), minus_inf);
     if (causal) {
       auto future = torch::ones({T, S}, query.options().dtype(torch::kBool)).triu(S - T + 1);
-      scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
+      scores.masked_fill_(future, minus_inf);
     }
-    torch::Tensor weights = torch::softmax(scores.to(torch::kFloat), -1).to(q.scalar_type());
-    weights = torch::dropout(weights, p, is_training());
+    torch::Tensor weights = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
+    if (p > 0) weights = torch::dropout(weights, p, true);
     context = torch::matmul(weights, v);
     if (relational) {
       // sum_j a_ij r^V_ij = sum_r (sum over j with relation r of a_ij) r^V_r

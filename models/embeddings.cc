@@ -27,7 +27,11 @@ EmbeddingsImpl::EmbeddingsImpl(int64_t vocab, int64_t embedding_dim, int64_t d_m
 }
 
 torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids) {
-  torch::Tensor x = torch::embedding(table, ids, pad_id_);
+  // index_select's backward is one vectorised index_add; LibTorch's CPU embedding backward
+  // walks the tokens one by one. Zeroing padding rows keeps the pad row's gradient at zero,
+  // as embedding's padding_idx would.
+  torch::Tensor x = table.index_select(0, ids.reshape({-1})).view({ids.size(0), ids.size(1), table.size(1)});
+  x = x * ids.ne(pad_id_).unsqueeze(-1).to(x.scalar_type());
   if (projection) x = projection(x);
   x = x * scale_ + positions.narrow(0, 0, ids.size(1)).to(x.scalar_type());
   return torch::dropout(x, dropout_, is_training());

@@ -9,7 +9,9 @@ FeedForwardImpl::FeedForwardImpl(int64_t d_model, int64_t ffn_dim, double activa
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  return fc2(torch::dropout(torch::relu(fc1(x)), activation_dropout_, is_training()));
+  torch::Tensor h = torch::relu(fc1(x));
+  if (is_training() && activation_dropout_ > 0) h = torch::dropout(h, activation_dropout_, true);
+  return fc2(h);
 }
 
 }  // namespace fathom::models

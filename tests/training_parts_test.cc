@@ -131,5 +131,21 @@ TEST(LossTest, LabelSmoothingMatchesTheFormula) {
   EXPECT_NEAR(sums.nll.item<double>(), nll, 1e-5);
 }
 
+TEST(LossTest, FusedGradientEqualsAutogradThroughLogSoftmax) {
+  torch::manual_seed(4);
+  const double eps = 0.1;
+  torch::Tensor base = torch::randn({6, 11});
+  torch::Tensor targets = torch::tensor({3, 0, 7, 10, 0, 1}, torch::kLong);
+  torch::Tensor a = base.clone().requires_grad_(true);
+  torch::Tensor b = base.clone().requires_grad_(true);
+  (LabelSmoothedCrossEntropy(a, targets, eps, 0).loss * 0.7).backward();
+  torch::Tensor logp = torch::log_softmax(b, 1);
+  torch::Tensor keep = targets.ne(0).to(torch::kFloat);
+  torch::Tensor per = (1 - eps) * -logp.gather(1, targets.unsqueeze(1)).squeeze(1) + eps / 11.0 * -logp.sum(1);
+  ((per * keep).sum() * 0.7).backward();
+  EXPECT_TRUE(torch::allclose(a.grad(), b.grad(), 1e-5, 1e-6)) << (a.grad() - b.grad()).abs().max().item<double>();
+  EXPECT_EQ(a.grad()[1].abs().sum().item<double>(), 0.0);  // a pad row gets no gradient
+}
+
 }  // namespace
 }  // namespace fathom::trainer

@@ -28,12 +28,18 @@ absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& mic
         at::autocast::set_cpu_enabled(true);
         at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
       }
-      torch::Tensor logits = model_->forward(batch.source, batch.target_input, batch.relations);
+      // Logits only at real target positions: the output layer is the largest matrix multiply,
+      // and padding rows would only be masked out of the loss again.
+      torch::Tensor memory = model_->Encode(batch.source, batch.relations);
+      torch::Tensor hidden = model_->Decode(batch.target_input, memory, batch.source);
+      torch::Tensor real = batch.target_output.ne(pad).reshape({-1}).nonzero().squeeze(1);
+      torch::Tensor logits = model_->Logits(hidden.reshape({-1, hidden.size(-1)}).index_select(0, real));
+      torch::Tensor targets = batch.target_output.reshape({-1}).index_select(0, real);
       if (options_.bf16_autocast) {
         at::autocast::set_cpu_enabled(false);
         at::autocast::clear_cache();
       }
-      loss = LabelSmoothedCrossEntropy(logits, batch.target_output, options_.label_smoothing, pad);
+      loss = LabelSmoothedCrossEntropy(logits, targets, options_.label_smoothing, pad);
     }
     // Sums, not means: normalised once by the global token count after the reduction.
     loss.loss.backward();
