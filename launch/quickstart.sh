@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# README command 1: install, build, and run the main job on the bundled default config.
-# Today the pipeline ends at prepared data (SentencePiece + binary shards of Multi30k);
-# training, translation and BLEU join this script as the trainer and evaluation land.
+# README command 1: install, build, and run the main job on the bundled default config:
+# prepare Multi30k (SentencePiece + shards), then train a small Admin model with 2 MPI ranks on
+# CPU for a few minutes, saving checkpoints and TensorBoard logs. Decoding the held-out split and
+# its BLEU join this script with `fathom translate` / `fathom score`.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 launch/install.sh
 CONFIG=${1:-configs/multi30k_admin.pbtxt}
+RANKS=${RANKS:-2}
 build/launch/fathom prepare --config "$CONFIG" --overwrite
-PREPARED=$(awk -F'"' '/^ *prepared_dir:/ {print $2; exit}' "$CONFIG")
+MPI_FLAGS=(--oversubscribe)
+[ "$(id -u)" -eq 0 ] && MPI_FLAGS+=(--allow-run-as-root)
+mpirun -np "$RANKS" "${MPI_FLAGS[@]}" build/launch/fathom train --config "$CONFIG"
+RUN=$(awk -F'"' '/^run_dir:/ {print $2; exit}' "$CONFIG")
 echo
-echo "Prepared data for $CONFIG is in $PREPARED/:"
-ls -l "$PREPARED"
+echo "Checkpoints:      $RUN/checkpoints/ (newest: $(cat "$RUN/checkpoints/LATEST"))"
+echo "TensorBoard logs: $RUN/tb/   (tensorboard --logdir $RUN/tb)"
+echo "Progress log:     $RUN/train.log"
+grep -E "valid \|" "$RUN/train.log" | tail -1

@@ -1,4 +1,5 @@
 #include "models/attention.h"
+#include "models/dropout.h"
 
 #include <cmath>
 
@@ -66,7 +67,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& query,
       scores.masked_fill_(future, minus_inf);
     }
     torch::Tensor weights = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
-    if (p > 0) weights = torch::dropout(weights, p, true);
+    weights = Dropout(weights, p, true);
     context = torch::matmul(weights, v);
     if (relational) {
       // sum_j a_ij r^V_ij = sum_r (sum over j with relation r of a_ij) r^V_r

@@ -1,4 +1,5 @@
 #include "models/embeddings.h"
+#include "models/dropout.h"
 
 #include <cmath>
 
@@ -34,7 +35,7 @@ torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids) {
   x = x * ids.ne(pad_id_).unsqueeze(-1).to(x.scalar_type());
   if (projection) x = projection(x);
   x = x * scale_ + positions.narrow(0, 0, ids.size(1)).to(x.scalar_type());
-  return torch::dropout(x, dropout_, is_training());
+  return Dropout(x, dropout_, is_training());
 }
 
 torch::Tensor EmbeddingsImpl::OutputMatrix() { return projection ? projection(table) : table; }

@@ -1,4 +1,5 @@
 #include "models/feed_forward.h"
+#include "models/dropout.h"
 
 namespace fathom::models {
 
@@ -10,7 +11,7 @@ FeedForwardImpl::FeedForwardImpl(int64_t d_model, int64_t ffn_dim, double activa
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   torch::Tensor h = torch::relu(fc1(x));
-  if (is_training() && activation_dropout_ > 0) h = torch::dropout(h, activation_dropout_, true);
+  h = Dropout(h, activation_dropout_, is_training());
   return fc2(h);
 }
 

@@ -1,4 +1,5 @@
 #include "models/residual.h"
+#include "models/dropout.h"
 
 #include <cmath>
 
@@ -21,23 +22,16 @@ ResidualImpl::ResidualImpl(int64_t d_model, NormScheme scheme, double dropout)
   if (scheme == NormScheme::kAdmin) omega = register_parameter("omega", torch::ones({d_model}));
 }
 
-namespace {
-// Dropout only where it drops something: p = 0 costs nothing.
-torch::Tensor MaybeDropout(const torch::Tensor& x, double p, bool training) {
-  return (training && p > 0) ? torch::dropout(x, p, true) : x;
-}
-}  // namespace
-
 torch::Tensor ResidualImpl::forward(const torch::Tensor& x,
                                     const std::function<torch::Tensor(const torch::Tensor&)>& branch,
                                     AdminProfile* profile) {
   switch (scheme_) {
     case NormScheme::kPreLn:
-      return x + MaybeDropout(branch(norm(x)), dropout_, is_training());
+      return x + Dropout(branch(norm(x)), dropout_, is_training());
     case NormScheme::kNone:
-      return x + MaybeDropout(branch(x), dropout_, is_training());
+      return x + Dropout(branch(x), dropout_, is_training());
     case NormScheme::kPostLn:
-      return norm(x + MaybeDropout(branch(x), dropout_, is_training()));
+      return norm(x + Dropout(branch(x), dropout_, is_training()));
     case NormScheme::kAdmin:
       break;
   }
@@ -46,7 +40,7 @@ torch::Tensor ResidualImpl::forward(const torch::Tensor& x,
     omega.fill_(profile->r);
     profile->omegas.push_back(profile->r);
   }
-  torch::Tensor f = MaybeDropout(branch(x), dropout_, is_training());
+  torch::Tensor f = Dropout(branch(x), dropout_, is_training());
   torch::Tensor scaled = x * omega;
   if (profile != nullptr) {
     torch::NoGradGuard no_grad;

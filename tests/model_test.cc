@@ -3,6 +3,7 @@
 
 #include "gtest/gtest.h"
 #include "models/attention.h"
+#include "models/dropout.h"
 #include "models/initial_loss.h"
 #include "models/initialisation.h"
 #include "models/seq2seq.h"
@@ -74,6 +75,28 @@ TEST_P(SchemeTest, ForwardBackwardInBfloat16) {
 INSTANTIATE_TEST_SUITE_P(AllSchemes, SchemeTest,
                          ::testing::Values(InitConfig::POST_LN, InitConfig::PRE_LN, InitConfig::ADMIN,
                                            InitConfig::T_FIXUP, InitConfig::DT_FIXUP));
+
+TEST(DropoutTest, RateScaleDeterminismAndGradient) {
+  torch::Tensor x = torch::ones({1000, 300}).requires_grad_(true);
+  torch::manual_seed(7);
+  torch::Tensor y = Dropout(x, 0.1, true);
+  const double dropped = y.eq(0).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(dropped, 0.1, 0.003);
+  EXPECT_NEAR(y.mean().item<double>(), 1.0, 0.01);
+  EXPECT_NEAR(y.max().item<double>(), 1.0 / 0.9, 1e-6);
+  y.sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad(), y.detach()));  // d(x * mask)/dx = mask
+  // Same generator state, any thread count: the same mask.
+  const int threads = torch::get_num_threads();
+  torch::manual_seed(7);
+  torch::set_num_threads(1);
+  torch::Tensor again = Dropout(x.detach(), 0.1, true);
+  torch::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(again, y.detach()));
+  EXPECT_FALSE(torch::equal(Dropout(x.detach(), 0.1, true), y.detach()));  // the generator moved on
+  EXPECT_TRUE(torch::equal(Dropout(x.detach(), 0.1, false), x.detach()));
+  EXPECT_TRUE(torch::equal(Dropout(x.detach(), 0.0, true), x.detach()));
+}
 
 TEST(AttentionTest, RelationAwareAttentionMatchesTheDefinition) {
   torch::manual_seed(9);
