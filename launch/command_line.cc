@@ -1,7 +1,9 @@
 #include "launch/command_line.h"
 
 #include <cstdio>
+#include <algorithm>
 #include <iostream>
+#include <map>
 
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
@@ -73,8 +75,11 @@ int RunCommandLine(int argc, char** argv) {
     std::cerr << "fathom: unknown subcommand '" << argv[1] << "' (see `fathom help`)\n";
     return kExitUsage;
   }
-  // argv without the subcommand, for Abseil's parser.
+  // argv without the subcommand, for Abseil's parser; repeated repeatable flags merged.
+  std::vector<std::string> merged_storage;
+  merged_storage.reserve(argc);
   std::vector<char*> rest = {argv[0]};
+  std::map<std::string, size_t> merged_at;  // flag -> index in merged_storage
   bool after_double_dash = false;
   for (int i = 2; i < argc; ++i) {
     const absl::string_view arg = argv[i];
@@ -90,9 +95,28 @@ int RunCommandLine(int argc, char** argv) {
                   << " (see `fathom " << command->name << " --help`)\n";
         return kExitUsage;
       }
+      if (!name.empty() && std::find(command->repeatable.begin(), command->repeatable.end(), name) !=
+                               command->repeatable.end()) {
+        std::string value;
+        const size_t eq = arg.find('=');
+        if (eq != absl::string_view::npos) {
+          value = std::string(arg.substr(eq + 1));
+        } else if (i + 1 < argc) {
+          value = argv[++i];
+        }
+        auto it = merged_at.find(name);
+        if (it == merged_at.end()) {
+          merged_at[name] = merged_storage.size();
+          merged_storage.push_back(absl::StrCat("--", name, "=", value));
+        } else {
+          absl::StrAppend(&merged_storage[it->second], ",", value);
+        }
+        continue;
+      }
     }
     rest.push_back(argv[i]);
   }
+  for (auto& flag : merged_storage) rest.push_back(flag.data());
   std::vector<char*> positional_raw = absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
   std::vector<std::string> positional(positional_raw.begin() + 1, positional_raw.end());
   return command->run(positional);

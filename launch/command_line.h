@@ -23,6 +23,9 @@ struct Subcommand {
   std::vector<std::string> flags;      // names of the Abseil flags it reads
   // Runs after flags are parsed; `args` are the positional arguments.
   std::function<int(const std::vector<std::string>& args)> run;
+  // Flags that may be given several times (--ref A --ref B); their values reach the flag
+  // comma-joined, since an Abseil flag keeps only its last value.
+  std::vector<std::string> repeatable = {};
 };
 
 const std::vector<Subcommand>& Subcommands();

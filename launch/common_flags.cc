@@ -1,5 +1,36 @@
 #include "launch/common_flags.h"
 
+#include <iostream>
+
 #include "absl/flags/flag.h"
+#include "base/logging.h"
+#include "launch/command_line.h"
+#include "proto/config_io.h"
 
 ABSL_FLAG(std::string, config, "", "run config, protobuf text format (see configs/)");
+ABSL_FLAG(std::string, output, "",
+          "translate: where translations go (stdout when empty); average: the run directory to create");
+
+namespace fathom::launch {
+
+int LoadConfigFromFlags(const std::string& command, const std::vector<std::string>& args,
+                        proto::RunConfig* config) {
+  if (!args.empty()) {
+    std::cerr << "fathom " << command << ": unexpected argument '" << args[0] << "'\n";
+    return kExitUsage;
+  }
+  const std::string path = absl::GetFlag(FLAGS_config);
+  if (path.empty()) {
+    std::cerr << "fathom " << command << ": --config FILE is required\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<proto::RunConfig> loaded = LoadRunConfig(path);
+  if (!loaded.ok()) {
+    FLOG(Error) << loaded.status().message();
+    return kExitUsage;
+  }
+  *config = std::move(loaded).value();
+  return kExitOk;
+}
+
+}  // namespace fathom::launch

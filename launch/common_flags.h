@@ -4,8 +4,22 @@
 
 #include <string>
 
+#include <vector>
+
 #include "absl/flags/declare.h"
+#include "proto/config.pb.h"
 
 ABSL_DECLARE_FLAG(std::string, config);
+ABSL_DECLARE_FLAG(std::string, output);
+
+namespace fathom::launch {
+
+// The common start of subcommands that take a run config: no positional arguments, --config
+// given, the file parsed, resolved and validated, and printed. Returns 0 with `config` filled,
+// or the exit code to return (usage errors print to stderr, config errors name file and field).
+int LoadConfigFromFlags(const std::string& command, const std::vector<std::string>& args,
+                        proto::RunConfig* config);
+
+}  // namespace fathom::launch
 
 #endif  // FATHOM_LAUNCH_COMMON_FLAGS_H_

@@ -8,6 +8,9 @@ const std::vector<Subcommand>& Subcommands() {
   static const auto* commands = new std::vector<Subcommand>{
       PrepareSubcommand(),
       TrainSubcommand(),
+      TranslateSubcommand(),
+      AverageSubcommand(),
+      ScoreSubcommand(),
   };
   return *commands;
 }

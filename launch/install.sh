@@ -31,8 +31,8 @@ PACKAGES=(
   libabsl-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev
   libsentencepiece-dev sentencepiece
-  zlib1g-dev nlohmann-json3-dev
-  time gzip
+  zlib1g-dev nlohmann-json3-dev libsqlite3-dev sqlite3
+  time gzip bc
 )
 
 missing=()

@@ -16,22 +16,11 @@ namespace fathom::launch {
 namespace {
 
 int RunPrepare(const std::vector<std::string>& args) {
-  if (!args.empty()) {
-    std::cerr << "fathom prepare: unexpected argument '" << args[0] << "'\n";
-    return kExitUsage;
-  }
-  const std::string path = absl::GetFlag(FLAGS_config);
-  if (path.empty()) {
-    std::cerr << "fathom prepare: --config FILE is required\n";
-    return kExitUsage;
-  }
-  absl::StatusOr<proto::RunConfig> config = LoadRunConfig(path);
-  if (!config.ok()) {
-    FLOG(Error) << config.status().message();
-    return kExitUsage;
-  }
+  proto::RunConfig loaded;
+  if (const int code = LoadConfigFromFlags("prepare", args, &loaded); code != kExitOk) return code;
+  const proto::RunConfig* config = &loaded;
   const std::string resolved = ConfigToText(*config);
-  FLOG(Info) << "resolved config (" << path << "):\n" << resolved;
+  FLOG(Info) << "resolved config (" << absl::GetFlag(FLAGS_config) << "):\n" << resolved;
   data::PrepareOptions options;
   options.seed = config->seed();
   options.overwrite = absl::GetFlag(FLAGS_overwrite);

@@ -8,6 +8,9 @@ namespace fathom::launch {
 
 Subcommand PrepareSubcommand();
 Subcommand TrainSubcommand();
+Subcommand TranslateSubcommand();
+Subcommand AverageSubcommand();
+Subcommand ScoreSubcommand();
 
 }  // namespace fathom::launch
 

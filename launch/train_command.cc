@@ -18,20 +18,10 @@ namespace fathom::launch {
 namespace {
 
 int RunTrain(const std::vector<std::string>& args) {
-  if (!args.empty()) {
-    std::cerr << "fathom train: unexpected argument '" << args[0] << "'\n";
-    return kExitUsage;
-  }
+  proto::RunConfig loaded;
+  if (const int code = LoadConfigFromFlags("train", args, &loaded); code != kExitOk) return code;
+  const proto::RunConfig* config = &loaded;
   const std::string path = absl::GetFlag(FLAGS_config);
-  if (path.empty()) {
-    std::cerr << "fathom train: --config FILE is required\n";
-    return kExitUsage;
-  }
-  absl::StatusOr<proto::RunConfig> config = LoadRunConfig(path);
-  if (!config.ok()) {
-    FLOG(Error) << config.status().message();
-    return kExitUsage;
-  }
   auto comm = comm::CreateCommunicator(comm::Backend::kAuto, /*cuda=*/false);
   if (!comm.ok()) {
     FLOG(Error) << comm.status().message();

@@ -24,14 +24,22 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& query,
                                               const torch::Tensor& memory,
                                               const torch::Tensor& key_padding, bool causal,
                                               const torch::Tensor& relations) {
-  const int64_t B = query.size(0), T = query.size(1), S = memory.size(1);
+  auto [k, v] = ProjectKeyValue(memory);
+  return Attend(query, k, v, key_padding, causal, relations);
+}
+
+std::pair<torch::Tensor, torch::Tensor> MultiHeadAttentionImpl::ProjectKeyValue(const torch::Tensor& memory) {
+  const int64_t B = memory.size(0), S = memory.size(1);
+  return {k_proj(memory).view({B, S, heads_, d_head_}).transpose(1, 2),
+          v_proj(memory).view({B, S, heads_, d_head_}).transpose(1, 2)};
+}
+
+torch::Tensor MultiHeadAttentionImpl::Attend(const torch::Tensor& query, const torch::Tensor& k,
+                                             const torch::Tensor& v, const torch::Tensor& key_padding,
+                                             bool causal, const torch::Tensor& relations) {
+  const int64_t B = query.size(0), T = query.size(1), S = k.size(2);
   // [B, H, T, d_head]
-  auto split = [&](const torch::Tensor& x, int64_t len) {
-    return x.view({B, len, heads_, d_head_}).transpose(1, 2);
-  };
-  torch::Tensor q = split(q_proj(query), T);
-  torch::Tensor k = split(k_proj(memory), S);
-  torch::Tensor v = split(v_proj(memory), S);
+  torch::Tensor q = q_proj(query).view({B, T, heads_, d_head_}).transpose(1, 2);
   const bool relational = relation_k.defined() && relations.defined();
   const double p = is_training() ? dropout_ : 0.0;
 
@@ -48,6 +56,17 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& query,
     context = at::scaled_dot_product_attention(q, k, v, mask, p, false);
   }
 #endif
+  if (!context.defined() && T == 1 && !relational) {
+    // One query per row (incremental decoding): broadcast products instead of a batched matrix
+    // multiply, whose CPU kernel dispatches one tiny GEMM per (row, head) pair.
+    torch::Tensor scores = (q * (1.0 / std::sqrt(static_cast<double>(d_head_))) * k).sum(-1);  // [B, H, S]
+    if (key_padding.defined()) {
+      scores.masked_fill_(key_padding.view({B, 1, S}), -std::numeric_limits<float>::infinity());
+    }
+    torch::Tensor weights = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
+    weights = Dropout(weights, p, true);
+    context = (weights.unsqueeze(-1) * v).sum(2, /*keepdim=*/true);  // [B, H, 1, d_head]
+  }
   if (!context.defined()) {
     // Scale q (B*T*d values) rather than the scores (B*H*T*S values).
     q = q * (1.0 / std::sqrt(static_cast<double>(d_head_)));

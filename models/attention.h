@@ -18,6 +18,12 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
                         const torch::Tensor& key_padding, bool causal,
                         const torch::Tensor& relations = {});
 
+  // The two halves of forward(), for incremental decoding: keys and values of `memory` as
+  // [B, H, S, d_head] (cached by the caller), and attention of `query` over them.
+  std::pair<torch::Tensor, torch::Tensor> ProjectKeyValue(const torch::Tensor& memory);
+  torch::Tensor Attend(const torch::Tensor& query, const torch::Tensor& k, const torch::Tensor& v,
+                       const torch::Tensor& key_padding, bool causal, const torch::Tensor& relations = {});
+
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
   torch::Tensor relation_k, relation_v;  // [R, d_head]; undefined when not relation-aware
   int64_t heads() const { return heads_; }

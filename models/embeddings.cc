@@ -27,14 +27,14 @@ EmbeddingsImpl::EmbeddingsImpl(int64_t vocab, int64_t embedding_dim, int64_t d_m
   positions = register_buffer("positions", SinusoidalPositions(max_positions, d_model));
 }
 
-torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids) {
+torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids, int64_t offset) {
   // index_select's backward is one vectorised index_add; LibTorch's CPU embedding backward
   // walks the tokens one by one. Zeroing padding rows keeps the pad row's gradient at zero,
   // as embedding's padding_idx would.
   torch::Tensor x = table.index_select(0, ids.reshape({-1})).view({ids.size(0), ids.size(1), table.size(1)});
   x = x * ids.ne(pad_id_).unsqueeze(-1).to(x.scalar_type());
   if (projection) x = projection(x);
-  x = x * scale_ + positions.narrow(0, 0, ids.size(1)).to(x.scalar_type());
+  x = x * scale_ + positions.narrow(0, offset, ids.size(1)).to(x.scalar_type());
   return Dropout(x, dropout_, is_training());
 }
 

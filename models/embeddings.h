@@ -14,8 +14,8 @@ class EmbeddingsImpl : public torch::nn::Module {
  public:
   EmbeddingsImpl(int64_t vocab, int64_t embedding_dim, int64_t d_model, int64_t max_positions,
                  bool scale, double dropout, int64_t pad_id);
-  // ids [B, T] int64 -> [B, T, d_model]
-  torch::Tensor forward(const torch::Tensor& ids);
+  // ids [B, T] int64 -> [B, T, d_model]; positions start at `offset` (incremental decoding).
+  torch::Tensor forward(const torch::Tensor& ids, int64_t offset = 0);
   // The table as seen in d_model space (projected if needed): the tied output matrix [V, d].
   torch::Tensor OutputMatrix();
 

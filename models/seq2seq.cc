@@ -42,6 +42,15 @@ torch::Tensor Seq2SeqImpl::Decode(const torch::Tensor& target_input, const torch
                  source.eq(options_.pad_id), profile);
 }
 
+DecoderCache Seq2SeqImpl::StartDecoding(const torch::Tensor& memory, const torch::Tensor& source) {
+  return decoder->StartCache(memory, source.eq(options_.pad_id));
+}
+
+torch::Tensor Seq2SeqImpl::DecodeStep(const torch::Tensor& tokens, DecoderCache& cache) {
+  torch::Tensor y = target_embeddings->forward(tokens.unsqueeze(1), cache.length);
+  return decoder->Step(y, cache).squeeze(1);
+}
+
 torch::Tensor Seq2SeqImpl::Logits(const torch::Tensor& hidden) {
   if (!options_.output_tied()) return torch::matmul(hidden, output_matrix.t());
   torch::Tensor h = hidden;

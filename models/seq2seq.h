@@ -26,6 +26,10 @@ class Seq2SeqImpl : public torch::nn::Module {
   // Returns the decoder's last hidden states [B, T, d].
   torch::Tensor Decode(const torch::Tensor& target_input, const torch::Tensor& memory,
                        const torch::Tensor& source, AdminProfile* profile = nullptr);
+  // Incremental decoding (beam search): StartDecoding caches the source side; each
+  // DecodeStep feeds one token per row [N] and returns the last hidden state [N, d].
+  DecoderCache StartDecoding(const torch::Tensor& memory, const torch::Tensor& source);
+  torch::Tensor DecodeStep(const torch::Tensor& tokens, DecoderCache& cache);
   // Hidden states -> logits [B, T, V], with the tied-output remedy if configured.
   torch::Tensor Logits(const torch::Tensor& hidden);
   torch::Tensor forward(const torch::Tensor& source, const torch::Tensor& target_input,

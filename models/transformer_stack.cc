@@ -38,6 +38,29 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& y, const torch::Ten
   return ffn_residual(h, [&](const torch::Tensor& in) { return ffn(in); }, profile);
 }
 
+void DecoderCache::Reorder(const torch::Tensor& rows) {
+  for (auto* list : {&self_k, &self_v, &cross_k, &cross_v}) {
+    for (auto& t : *list) t = t.index_select(0, rows);
+  }
+  memory_padding = memory_padding.index_select(0, rows);
+}
+
+torch::Tensor DecoderLayerImpl::Step(const torch::Tensor& y, DecoderCache& cache, size_t index) {
+  torch::Tensor h = self_residual(y, [&](const torch::Tensor& in) {
+    auto [k, v] = self_attention->ProjectKeyValue(in);
+    torch::Tensor& keys = cache.self_k[index];
+    torch::Tensor& values = cache.self_v[index];
+    keys = keys.defined() ? torch::cat({keys, k}, 2) : k;
+    values = values.defined() ? torch::cat({values, v}, 2) : v;
+    // Everything cached is in the past: no causal mask needed.
+    return self_attention->Attend(in, keys, values, {}, false);
+  });
+  h = cross_residual(h, [&](const torch::Tensor& in) {
+    return cross_attention->Attend(in, cache.cross_k[index], cache.cross_v[index], cache.memory_padding, false);
+  });
+  return ffn_residual(h, [&](const torch::Tensor& in) { return ffn(in); });
+}
+
 EncoderImpl::EncoderImpl(const ModelOptions& o) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.encoder_layers; ++i) layers->push_back(EncoderLayer(o));
@@ -67,6 +90,27 @@ torch::Tensor DecoderImpl::forward(torch::Tensor y, const torch::Tensor& target_
     y = layer->as<DecoderLayerImpl>()->forward(y, target_padding, memory, memory_padding, profile);
   }
   return final_norm ? final_norm(y) : y;
+}
+
+
+DecoderCache DecoderImpl::StartCache(const torch::Tensor& memory, const torch::Tensor& memory_padding) {
+  DecoderCache cache;
+  cache.memory_padding = memory_padding;
+  for (const auto& module : *layers) {
+    auto [k, v] = module->as<DecoderLayerImpl>()->cross_attention->ProjectKeyValue(memory);
+    cache.cross_k.push_back(k.contiguous());
+    cache.cross_v.push_back(v.contiguous());
+    cache.self_k.emplace_back();
+    cache.self_v.emplace_back();
+  }
+  return cache;
+}
+
+torch::Tensor DecoderImpl::Step(const torch::Tensor& y, DecoderCache& cache) {
+  torch::Tensor h = y;
+  for (size_t i = 0; i < layers->size(); ++i) h = layers[i]->as<DecoderLayerImpl>()->Step(h, cache, i);
+  ++cache.length;
+  return final_norm ? final_norm(h) : h;
 }
 
 }  // namespace fathom::models

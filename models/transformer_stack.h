@@ -23,12 +23,24 @@ class EncoderLayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(EncoderLayer);
 
+// Incremental decoding state: per decoder layer, the self-attention keys and values of the
+// positions decoded so far and the cross-attention keys and values of the source, all
+// [N, H, len, d_head]. Rows follow the hypotheses; Reorder() follows beam search's choices.
+struct DecoderCache {
+  std::vector<torch::Tensor> self_k, self_v, cross_k, cross_v;
+  torch::Tensor memory_padding;  // [N, S]
+  int64_t length = 0;            // positions decoded
+  void Reorder(const torch::Tensor& rows);
+};
+
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   explicit DecoderLayerImpl(const ModelOptions& o);
   torch::Tensor forward(const torch::Tensor& y, const torch::Tensor& target_padding,
                         const torch::Tensor& memory, const torch::Tensor& memory_padding,
                         AdminProfile* profile);
+  // One new position y [N, 1, d] against layer `index` of `cache` (which it extends).
+  torch::Tensor Step(const torch::Tensor& y, DecoderCache& cache, size_t index);
   MultiHeadAttention self_attention{nullptr}, cross_attention{nullptr};
   FeedForward ffn{nullptr};
   Residual self_residual{nullptr}, cross_residual{nullptr}, ffn_residual{nullptr};
@@ -53,6 +65,10 @@ class DecoderImpl : public torch::nn::Module {
   torch::Tensor forward(torch::Tensor y, const torch::Tensor& target_padding,
                         const torch::Tensor& memory, const torch::Tensor& memory_padding,
                         AdminProfile* profile = nullptr);
+  // Incremental decoding: a cache holding the source's cross-attention keys and values, then
+  // one embedded position [N, 1, d] at a time; equals forward() on the whole prefix.
+  DecoderCache StartCache(const torch::Tensor& memory, const torch::Tensor& memory_padding);
+  torch::Tensor Step(const torch::Tensor& y, DecoderCache& cache);
   torch::nn::ModuleList layers{nullptr};
   torch::nn::LayerNorm final_norm{nullptr};  // Pre-LN only
   int64_t sublayers() const { return 3 * static_cast<int64_t>(layers->size()); }

@@ -89,5 +89,24 @@ TEST(CliTest, PrepareRunsAndReportsCountsAndMissingInputs) {
   EXPECT_THAT(missing.output, HasSubstr("gone.de: no such file"));
 }
 
+TEST(CliTest, ScorePrintsSacreBleuLineAndChecksLineCounts) {
+  testing::TempDir dir;
+  testing::WriteLines(dir.File("hyp"), {"the cat sat on the mat", "a dog runs"});
+  testing::WriteLines(dir.File("ref1"), {"the cat sat on the mat", "a dog runs"});
+  testing::WriteLines(dir.File("ref2"), {"there is a cat on the mat", "the dog is running"});
+  Result one = RunFathom(absl::StrCat("score --hyp ", dir.File("hyp"), " --ref ", dir.File("ref1")));
+  EXPECT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_THAT(one.output, HasSubstr("BLEU = 100.00 100.0/100.0/100.0/100.0 (BP = 1.000 ratio = 1.000"));
+  EXPECT_THAT(one.output, HasSubstr("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"));
+  Result two = RunFathom(absl::StrCat("score --hyp ", dir.File("hyp"), " --ref ", dir.File("ref2"), " --ref ",
+                                      dir.File("ref1")));
+  EXPECT_THAT(two.output, HasSubstr("nrefs:2|"));
+  testing::WriteLines(dir.File("short"), {"only one line"});
+  Result bad = RunFathom(absl::StrCat("score --hyp ", dir.File("hyp"), " --ref ", dir.File("short")));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("short"));
+  EXPECT_THAT(RunFathom("score --hyp x").output, HasSubstr("usage: fathom score"));
+}
+
 }  // namespace
 }  // namespace fathom

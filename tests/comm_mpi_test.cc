@@ -12,6 +12,7 @@
 #include "comm/mpi_communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace fathom::comm {
 namespace {
@@ -266,11 +267,7 @@ int main(int argc, char** argv) {
   }
   fathom::comm::g_comm = comm->get();
   if ((*comm)->rank() == 0) std::printf("%s\n", (*comm)->Describe().c_str());
-  // Only rank 0 reports, so ctest's log reads like one test.
-  if ((*comm)->rank() != 0) {
-    delete ::testing::UnitTest::GetInstance()->listeners().Release(
-        ::testing::UnitTest::GetInstance()->listeners().default_result_printer());
-  }
+  fathom::testing::ReportOnlyOnRankZero((*comm)->rank());
   torch::Tensor failed = torch::full({1}, static_cast<int64_t>(RUN_ALL_TESTS()));
   const absl::Status reduced = (*comm)->AllReduce(failed, fathom::comm::ReduceOp::kMax);
   comm->reset();  // finalises MPI

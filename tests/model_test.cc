@@ -72,6 +72,27 @@ TEST_P(SchemeTest, ForwardBackwardInBfloat16) {
   EXPECT_GT(with_grad, 20);
 }
 
+TEST_P(SchemeTest, IncrementalDecodingEqualsTheFullDecoder) {
+  Seq2Seq model = BuildModel(testing::SmallOptions(GetParam(), 2), 8);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor src = testing::PaddedIds({7, 4, 6}, 50, 9);
+  torch::Tensor tgt = testing::PaddedIds({6, 6, 6}, 50, 10);
+  torch::Tensor memory = model->Encode(src);
+  torch::Tensor full = model->Decode(tgt, memory, src);  // [3, 6, d]
+  DecoderCache cache = model->StartDecoding(memory, src);
+  for (int64_t t = 0; t < 6; ++t) {
+    torch::Tensor step = model->DecodeStep(tgt.select(1, t), cache);
+    EXPECT_TRUE(torch::allclose(step, full.select(1, t), 1e-4, 1e-5)) << "position " << t;
+  }
+  // Reordering rows (beam search) moves every cached tensor with them.
+  DecoderCache moved = model->StartDecoding(memory, src);
+  for (int64_t t = 0; t < 3; ++t) model->DecodeStep(tgt.select(1, t), moved);
+  moved.Reorder(torch::tensor({2, 0, 1}, torch::kLong));
+  torch::Tensor next = model->DecodeStep(tgt.index_select(0, torch::tensor({2, 0, 1}, torch::kLong)).select(1, 3), moved);
+  EXPECT_TRUE(torch::allclose(next, full.select(1, 3).index_select(0, torch::tensor({2, 0, 1}, torch::kLong)), 1e-4, 1e-5));
+}
+
 INSTANTIATE_TEST_SUITE_P(AllSchemes, SchemeTest,
                          ::testing::Values(InitConfig::POST_LN, InitConfig::PRE_LN, InitConfig::ADMIN,
                                            InitConfig::T_FIXUP, InitConfig::DT_FIXUP));

@@ -125,11 +125,7 @@ TEST(PrepareBatchesMpiTest, OneEpochOnTwoRanksCoversEveryExampleOnce) {
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
-  // Only rank 0 reports, so ctest's log reads like one test.
-  if (fathom::data::Rank() != 0) {
-    delete ::testing::UnitTest::GetInstance()->listeners().Release(
-        ::testing::UnitTest::GetInstance()->listeners().default_result_printer());
-  }
+  fathom::testing::ReportOnlyOnRankZero(fathom::data::Rank());
   int failed = RUN_ALL_TESTS();
   int any_failed = 0;
   MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);

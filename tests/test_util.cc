@@ -8,6 +8,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "gtest/gtest.h"
+
 namespace fathom::testing {
 
 TempDir::TempDir() {
@@ -71,6 +73,12 @@ std::string FathomBinary() {
   const char* env = std::getenv("FATHOM_BINARY");
   if (env != nullptr) return env;
   return FATHOM_DEFAULT_BINARY;
+}
+
+void ReportOnlyOnRankZero(int rank) {
+  if (rank == 0) return;
+  auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+  delete listeners.Release(listeners.default_result_printer());
 }
 
 }  // namespace fathom::testing

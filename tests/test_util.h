@@ -32,6 +32,10 @@ std::string SourceDir();
 // The fathom binary built alongside the tests.
 std::string FathomBinary();
 
+// In a multi-rank test only rank 0 prints GoogleTest's report, so ctest's log reads like one
+// test; every rank still runs and asserts.
+void ReportOnlyOnRankZero(int rank);
+
 }  // namespace fathom::testing
 
 #endif  // FATHOM_TESTS_TEST_UTIL_H_

@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "comm/communicator_factory.h"
 #include "comm/single_process_communicator.h"
+#include "eval/translate/checkpoint_average.h"
+#include "eval/translate/translator.h"
 #include "gtest/gtest.h"
 #include "models/initialisation.h"
 #include "proto/config_io.h"
@@ -211,6 +213,43 @@ TEST(TrainMpiTest, ResumeRepeatsTheUninterruptedRunBitForBit) {
   for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(torch::equal(p[i], q[i])) << i;
 }
 
+TEST(TrainMpiTest, TranslateAndAverageFromTheRun) {
+  // Uses the run the resume test trained (checkpoints at steps 4 and 8).
+  const std::string run = PreparedDir() + "/full";
+  auto model = eval::LoadInferenceModel(run);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->step, 8);
+  eval::TranslateOptions options;
+  options.beam.beam = 3;
+  options.beam.nbest = 2;
+  const std::vector<std::string> lines = {"Ein Hund läuft.", "Zwei Männer stehen vor einem Haus.", ""};
+  const auto out = eval::Translate(*model, lines, options);
+  ASSERT_EQ(out.size(), 3u);
+  for (const auto& nbest : out) {
+    EXPECT_GE(nbest.size(), 1u);
+    EXPECT_LE(nbest.size(), 2u);
+  }
+  if (g_comm->rank() != 0) return;
+  const std::string averaged = run + "_avg";
+  auto dirs = eval::LastCheckpoints(run, 2);
+  ASSERT_TRUE(dirs.ok());
+  ASSERT_EQ(dirs->size(), 2u);
+  ASSERT_TRUE(eval::AverageCheckpoints(*dirs, averaged).ok());
+  auto a = checkpoint::ReadCheckpoint((*dirs)[0]), b = checkpoint::ReadCheckpoint((*dirs)[1]);
+  auto avg = checkpoint::ReadLatestValid(averaged, nullptr);
+  ASSERT_TRUE(a.ok() && b.ok() && avg.ok());
+  int checked = 0;
+  for (const auto& [name, tensor] : avg->tensors) {
+    for (size_t i = 0; i < a->tensors.size(); ++i) {
+      if (a->tensors[i].first != name) continue;
+      EXPECT_TRUE(torch::allclose(tensor, (a->tensors[i].second + b->tensors[i].second) / 2, 1e-6, 1e-7)) << name;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 20);
+  EXPECT_TRUE(eval::LoadInferenceModel(averaged).ok());  // translate reads the averaged run
+}
+
 TEST(TrainMpiTest, DtFixupMuIsTheMaximumOverBothShards) {
   const std::string base = PreparedDir();
   auto trainer = Trainer::Create(RunConfig(base + "/dt", 1, proto::InitConfig::DT_FIXUP), g_comm, false);
@@ -248,10 +287,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   fathom::trainer::g_comm = comm->get();
-  if ((*comm)->rank() != 0) {
-    delete ::testing::UnitTest::GetInstance()->listeners().Release(
-        ::testing::UnitTest::GetInstance()->listeners().default_result_printer());
-  }
+  fathom::testing::ReportOnlyOnRankZero((*comm)->rank());
   int failed = RUN_ALL_TESTS();
   torch::Tensor any = torch::tensor({static_cast<int64_t>(failed)});
   (void)(*comm)->AllReduce(any, fathom::comm::ReduceOp::kMax);

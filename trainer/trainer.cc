@@ -116,9 +116,11 @@ absl::Status Trainer::Setup(bool resume) {
   if (comm_->rank() == 0) {
     RETURN_IF_ERROR(MakeDirs(config_.run_dir()));
     RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(config_.run_dir(), "/config.pbtxt"), ConfigToText(config_)));
-    const std::string spm = header.source_vocab().model_file();
-    ASSIGN_OR_RETURN(std::string spm_bytes, ReadFileToString(absl::StrCat(prepared, "/", spm)));
-    RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(config_.run_dir(), "/", spm), spm_bytes));
+    // The SentencePiece model(s) travel with the run: `fathom translate` needs nothing else.
+    for (const std::string& spm : {header.source_vocab().model_file(), header.target_vocab().model_file()}) {
+      ASSIGN_OR_RETURN(std::string spm_bytes, ReadFileToString(absl::StrCat(prepared, "/", spm)));
+      RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(config_.run_dir(), "/", spm), spm_bytes));
+    }
     ASSIGN_OR_RETURN(events_, EventWriter::Create(absl::StrCat(config_.run_dir(), "/tb")));
   }
   int64_t parameters = 0;

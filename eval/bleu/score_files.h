@@ -1,0 +1,54 @@
+// Scoring a hypothesis file against reference files, as `sacrebleu REF... -i HYP` does:
+// UTF-8 text, one segment per line, trailing whitespace stripped, corpus BLEU or chrF.
+#ifndef FATHOM_EVAL_BLEU_SCORE_FILES_H_
+#define FATHOM_EVAL_BLEU_SCORE_FILES_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "eval/bleu/bleu.h"
+#include "eval/bleu/chrf.h"
+
+namespace fathom::eval {
+
+enum class Metric { kBleu, kChrf };
+absl::StatusOr<Metric> ParseMetric(absl::string_view name);  // "bleu" or "chrf"
+
+struct ScoreOptions {
+  Metric metric = Metric::kBleu;
+  BleuOptions bleu;  // used when metric is kBleu
+  ChrfOptions chrf;  // used when metric is kChrf
+  int width = 2;     // decimals of the score in `line` (sacreBLEU's --width)
+};
+
+struct ScoreResult {
+  std::string name;  // "BLEU", "chrF2", "chrF2++"
+  double score = 0.0;
+  // As sacreBLEU prints them: "BLEU = 48.53 82.4/50.0/45.5/37.5 (BP = 0.943 ratio = 0.944
+  // hyp_len = 17 ref_len = 18)" and "nrefs:2|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0".
+  std::string line;
+  std::string signature;
+  int64_t segments = 0;
+  // The summed statistics (BleuStats::ToVector() or ChrfStats::values).
+  std::vector<int64_t> stats;
+};
+
+// Scores `hyp_path` against one or more reference files, line i against line i of each. Errors
+// name the file: missing or unreadable files, invalid UTF-8 (file:line), line counts that
+// differ (both files, both counts), an empty hypothesis file, a line empty in every reference.
+absl::StatusOr<ScoreResult> ScoreFiles(const std::string& hyp_path,
+                                       const std::vector<std::string>& ref_paths,
+                                       const ScoreOptions& options);
+
+// The same on lines in memory: refs[k][i] is reference k of segment i (sacreBLEU's layout).
+// Lines are used as given (ScoreFiles strips trailing whitespace first, as sacreBLEU's CLI).
+absl::StatusOr<ScoreResult> ScoreLines(const std::vector<absl::string_view>& hyps,
+                                       const std::vector<std::vector<absl::string_view>>& refs,
+                                       const ScoreOptions& options);
+
+}  // namespace fathom::eval
+
+#endif  // FATHOM_EVAL_BLEU_SCORE_FILES_H_

@@ -1,0 +1,114 @@
+#include "eval/translate/beam_search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace fathom::eval {
+
+std::vector<std::vector<Hypothesis>> BeamSearch(models::Seq2SeqImpl& model, const torch::Tensor& source,
+                                                const BeamOptions& options, const torch::Tensor& relations) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  const int64_t B = source.size(0);
+  const int64_t K = options.beam;
+  const torch::Tensor source_lengths = source.ne(options.pad).sum(1);
+  // Every beam of a sentence shares its encoding: encode once, repeat K times.
+  torch::Tensor memory = model.Encode(source, relations);
+  models::DecoderCache cache = model.StartDecoding(memory.repeat_interleave(K, 0), source.repeat_interleave(K, 0));
+  std::vector<int64_t> max_len(B);
+  int64_t longest = 1;
+  for (int64_t b = 0; b < B; ++b) {
+    max_len[b] = static_cast<int64_t>(options.max_len_a * source_lengths[b].item<double>()) + options.max_len_b;
+    longest = std::max(longest, max_len[b]);
+  }
+
+  // Beam state lives in plain vectors; only the decoder input is a tensor, rebuilt per step.
+  // At the start only beam 0 is live, so the first top-k does not pick K copies of one token.
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  std::vector<std::vector<int64_t>> prefixes(B * K, std::vector<int64_t>{options.bos});
+  std::vector<float> scores(B * K, minus_inf);
+  for (int64_t b = 0; b < B; ++b) scores[b * K] = 0;
+  std::vector<std::vector<Hypothesis>> finished(B);
+  std::vector<bool> done(B, false);
+
+  for (int64_t step = 0; step <= longest; ++step) {
+    const int64_t t = static_cast<int64_t>(prefixes[0].size());
+    torch::Tensor input = torch::empty({B * K}, torch::kLong);
+    auto in = input.accessor<int64_t, 1>();
+    for (int64_t r = 0; r < B * K; ++r) in[r] = prefixes[r].back();
+    torch::Tensor last = model.DecodeStep(input, cache);
+    torch::Tensor log_probs = torch::log_softmax(model.Logits(last).to(torch::kFloat), -1);  // [B*K, V]
+    const int64_t V = log_probs.size(1);
+    log_probs.select(1, options.pad).fill_(minus_inf);
+    log_probs.select(1, options.bos).fill_(minus_inf);
+    torch::Tensor beam_scores = torch::from_blob(scores.data(), {B * K, 1}, torch::kFloat);
+    torch::Tensor candidates = (beam_scores + log_probs).view({B, K * V});
+    // At the length limit only EOS may follow.
+    for (int64_t b = 0; b < B; ++b) {
+      if (step < max_len[b]) continue;
+      torch::Tensor rows = candidates[b].view({K, V});
+      torch::Tensor eos = rows.select(1, options.eos).clone();
+      rows.fill_(minus_inf);
+      rows.select(1, options.eos).copy_(eos);
+    }
+    // 2K candidates: up to K may end in EOS and still leave K to continue.
+    auto top = candidates.topk(2 * K, 1);
+    torch::Tensor top_scores = std::get<0>(top).contiguous(), top_index = std::get<1>(top).contiguous();
+    auto top_s = top_scores.accessor<float, 2>();
+    auto top_i = top_index.accessor<int64_t, 2>();
+    std::vector<std::vector<int64_t>> next_prefixes(B * K);
+    std::vector<float> next_scores(B * K, minus_inf);
+    std::vector<int64_t> origin(B * K);  // the cache row each new row continues
+    bool all_done = true;
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t kept = 0;
+      for (int64_t c = 0; c < 2 * K && !done[b]; ++c) {
+        const float score = top_s[b][c];
+        if (!std::isfinite(score)) break;
+        const int64_t beam = top_i[b][c] / V;
+        const int64_t token = top_i[b][c] % V;
+        const std::vector<int64_t>& prefix = prefixes[b * K + beam];
+        if (token == options.eos) {
+          Hypothesis h;
+          h.tokens.assign(prefix.begin() + 1, prefix.end());
+          h.score = score / std::pow(static_cast<double>(h.tokens.size() + 1), options.alpha);
+          finished[b].push_back(std::move(h));
+          continue;
+        }
+        if (kept < K) {
+          origin[b * K + kept] = b * K + beam;
+          next_prefixes[b * K + kept] = prefix;
+          next_prefixes[b * K + kept].push_back(token);
+          next_scores[b * K + kept] = score;
+          ++kept;
+        }
+      }
+      // Done once K hypotheses have finished (fairseq's rule: with alpha >= 0 a live beam only
+      // loses log-probability), when nothing is left, or at the length limit.
+      if (!done[b] && (static_cast<int64_t>(finished[b].size()) >= K || kept == 0 || step >= max_len[b])) {
+        done[b] = true;
+      }
+      if (!done[b]) all_done = false;
+      // Unused and finished rows still go through the decoder, so keep them well formed.
+      for (int64_t k = kept; k < K; ++k) {
+        origin[b * K + k] = b * K;
+        next_prefixes[b * K + k] = std::vector<int64_t>(t + 1, options.bos);
+      }
+    }
+    if (all_done) break;
+    prefixes = std::move(next_prefixes);
+    scores = std::move(next_scores);
+    cache.Reorder(torch::from_blob(origin.data(), {B * K}, torch::kLong).clone());
+  }
+  std::vector<std::vector<Hypothesis>> out(B);
+  for (int64_t b = 0; b < B; ++b) {
+    auto& hyps = finished[b];
+    std::stable_sort(hyps.begin(), hyps.end(), [](const Hypothesis& x, const Hypothesis& y) { return x.score > y.score; });
+    if (static_cast<int>(hyps.size()) > options.nbest) hyps.resize(options.nbest);
+    out[b] = std::move(hyps);
+  }
+  return out;
+}
+
+}  // namespace fathom::eval

@@ -1,0 +1,35 @@
+// Loads a trained model for inference from a checkpoint directory or a run directory (then its
+// newest valid checkpoint), with the SentencePiece model(s) the run saved beside it.
+#ifndef FATHOM_EVAL_TRANSLATE_MODEL_LOADER_H_
+#define FATHOM_EVAL_TRANSLATE_MODEL_LOADER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "data/vocabulary.h"
+#include "models/seq2seq.h"
+#include "proto/config.pb.h"
+#include "trainer/checkpoint/checkpoint_io.h"
+
+namespace fathom::eval {
+
+struct InferenceModel {
+  models::Seq2Seq model{nullptr};
+  std::shared_ptr<data::Vocabulary> source_vocab;
+  std::shared_ptr<data::Vocabulary> target_vocab;
+  proto::RunConfig config;
+  std::string checkpoint_dir;
+  std::string run_dir;
+  int64_t step = 0;
+};
+
+// A checkpoint directory holds meta.pb; a run directory holds checkpoints/. Errors name the
+// path: no checkpoint, a corrupt one, a SentencePiece model whose size differs from the
+// checkpoint's embedding table.
+absl::StatusOr<checkpoint::LoadedCheckpoint> ReadCheckpointOrRun(const std::string& path);
+absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path);
+
+}  // namespace fathom::eval
+
+#endif  // FATHOM_EVAL_TRANSLATE_MODEL_LOADER_H_
