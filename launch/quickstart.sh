@@ -24,4 +24,4 @@ echo
 echo "Checkpoints:      $RUN/checkpoints/ (newest: $(cat "$RUN/checkpoints/LATEST"))"
 echo "TensorBoard logs: $RUN/tb/   (tensorboard --logdir $RUN/tb)"
 echo "Progress log:     $RUN/train.log"
-grep -E "valid \|" "$RUN/train.log" | tail -1
+grep -E "valid \|" "$RUN/train.log" | tail -1 || true  # none when training stopped before validating
