@@ -2,6 +2,7 @@
 // backward, and a resumed run repeats the uninterrupted one bit for bit.
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -211,6 +212,23 @@ TEST(TrainMpiTest, ResumeRepeatsTheUninterruptedRunBitForBit) {
   }
   auto p = (*full)->model()->parameters(), q = (*second)->model()->parameters();
   for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(torch::equal(p[i], q[i])) << i;
+}
+
+TEST(TrainMpiTest, ResumesOnADifferentRankCount) {
+  // A 2-rank checkpoint continued by one rank alone: the position in the epoch carries over and
+  // the batches are dealt anew for one rank.
+  const std::string base = PreparedDir();
+  if (g_comm->rank() != 0) return;
+  std::filesystem::copy(base + "/full", base + "/one_rank", std::filesystem::copy_options::recursive);
+  comm::SingleProcessCommunicator alone;
+  auto trainer = Trainer::Create(RunConfig(base + "/one_rank", 10, proto::InitConfig::ADMIN), &alone, true);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  EXPECT_EQ((*trainer)->step(), 8);
+  auto summary = (*trainer)->Run();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->steps, 10);
+  ASSERT_EQ(summary->losses.size(), 2u);
+  for (double loss : summary->losses) EXPECT_TRUE(std::isfinite(loss));
 }
 
 TEST(TrainMpiTest, TranslateAndAverageFromTheRun) {
