@@ -1,5 +1,8 @@
 #include "comm/communicator_factory.h"
 
+#include <algorithm>
+#include <thread>
+
 #include <cstdlib>
 #include <string>
 
@@ -41,6 +44,12 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(Backend backend
         "; train on CPU, or run a single process"));
   }
   return CreateMpiCommunicator();
+}
+
+int ThreadsPerRank(const Communicator& comm, int configured) {
+  if (configured > 0) return configured;
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cores / std::max(1, comm.local_size()));
 }
 
 }  // namespace fathom::comm

@@ -29,6 +29,10 @@ using GetEnvFunction = std::function<const char*(const char*)>;
 bool StartedByMpiLauncher(const GetEnvFunction& getenv);
 bool StartedByMpiLauncher();
 
+// LibTorch threads for this rank: `configured` when > 0, otherwise the host's cores shared
+// evenly by the ranks on it (at least 1).
+int ThreadsPerRank(const Communicator& comm, int configured);
+
 }  // namespace fathom::comm
 
 #endif  // FATHOM_COMM_COMMUNICATOR_FACTORY_H_

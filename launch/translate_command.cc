@@ -58,9 +58,7 @@ int RunTranslate(const std::vector<std::string>& args) {
   LogOptions log;
   log.rank = rank;
   SetLogOptions(log);
-  int threads = absl::GetFlag(FLAGS_threads);
-  if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / (*comm)->local_size());
-  torch::set_num_threads(threads);
+  torch::set_num_threads(comm::ThreadsPerRank(**comm, absl::GetFlag(FLAGS_threads)));
 
   auto model = eval::LoadInferenceModel(absl::GetFlag(FLAGS_checkpoint));
   if (!model.ok()) {

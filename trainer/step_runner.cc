@@ -74,9 +74,11 @@ absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& mic
     p.mutable_grad().div_(tokens);
     grads.push_back(p.grad());
   }
-  double norm_sq = 0;
-  for (const auto& g : grads) norm_sq += g.to(torch::kDouble).square().sum().item<double>();
-  stats.grad_norm = std::sqrt(norm_sq);
+  // One reduction and one host read per update, not one per parameter.
+  std::vector<torch::Tensor> norms;
+  norms.reserve(grads.size());
+  for (const auto& g : grads) norms.push_back(g.norm(2).to(torch::kDouble));
+  stats.grad_norm = norms.empty() ? 0.0 : torch::stack(norms).norm(2).item<double>();
   if (options_.clip_norm > 0 && stats.grad_norm > options_.clip_norm) {
     const double factor = options_.clip_norm / (stats.grad_norm + 1e-6);
     for (auto& g : grads) g.mul_(factor);

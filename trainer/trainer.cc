@@ -13,6 +13,7 @@
 #include "base/file_util.h"
 #include "base/logging.h"
 #include "base/status_macros.h"
+#include "comm/communicator_factory.h"
 #include "data/prepare.h"
 #include "models/initial_loss.h"
 #include "models/initialisation.h"
@@ -74,15 +75,17 @@ absl::Status Trainer::Setup(bool resume) {
     if (valid_->header().has_relations()) {
       ASSIGN_OR_RETURN(valid_relations_, data::RelationStore::Open(prepared, *valid_));
     }
+    // The validation batches never change (no shuffle): plan them once.
+    ASSIGN_OR_RETURN(data::Batcher valid_batcher,
+                     data::Batcher::Create(valid_->SourceLengths(), valid_->TargetLengths(),
+                                           BatchingFrom(config_, false), comm_->rank(), comm_->size()));
+    valid_plan_ = valid_batcher.EpochBatches(0);
   }
   const auto& header = train_->header();
   special_ = {header.target_vocab().pad_id(), header.target_vocab().bos_id(), header.target_vocab().eos_id()};
 
   // Threads: all cores shared by the ranks of this host, unless the config says otherwise.
-  int threads = config_.distributed().threads();
-  if (threads <= 0) {
-    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, comm_->local_size()));
-  }
+  const int threads = comm::ThreadsPerRank(*comm_, config_.distributed().threads());
   torch::set_num_threads(threads);
 
   const int64_t relations = header.has_relations() ? header.relations().num_relations() : 0;
@@ -224,11 +227,8 @@ absl::StatusOr<double> Trainer::Validate() {
   if (valid_ == nullptr) return 0.0;
   model_->eval();
   torch::NoGradGuard no_grad;
-  ASSIGN_OR_RETURN(data::Batcher batcher,
-                   data::Batcher::Create(valid_->SourceLengths(), valid_->TargetLengths(),
-                                         BatchingFrom(config_, false), comm_->rank(), comm_->size()));
   torch::Tensor sums = torch::zeros({2}, torch::kDouble);
-  for (const data::BatchPlan& plan : batcher.EpochBatches(0)) {
+  for (const data::BatchPlan& plan : valid_plan_) {
     const DeviceBatch batch =
         ToDevice(data::MakeBatch(*valid_, plan, special_, valid_relations_.get()), device_);
     torch::Tensor logits = model_->forward(batch.source, batch.target_input, batch.relations);

@@ -56,6 +56,7 @@ class Trainer {
   std::unique_ptr<data::RelationStore> train_relations_;
   std::unique_ptr<data::ShardDataset> valid_;
   std::unique_ptr<data::RelationStore> valid_relations_;
+  std::vector<data::BatchPlan> valid_plan_;  // this rank's validation batches
   std::unique_ptr<data::Batcher> batcher_;
   data::SpecialIds special_;
   models::Seq2Seq model_{nullptr};
