@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace fathom::comm {
 
@@ -77,6 +78,11 @@ class Communicator {
 
   // Returns once every rank has entered it.
   virtual absl::Status Barrier() = 0;
+
+  // A collective that has not finished after `timeout` ends the whole job, naming the ranks that
+  // never arrived (a dead or stalled peer must not hang the others). InfiniteDuration() (the
+  // default) waits forever. Applies to operations issued afterwards.
+  virtual void SetTimeout(absl::Duration timeout) = 0;
 
   // One line for logs: backend, rank and size, local rank, host.
   virtual std::string Describe() const = 0;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "comm/mpi_communicator.h"
+#include "comm/nccl_communicator.h"
 #include "comm/single_process_communicator.h"
 #include "comm/tensor_checks.h"
 
@@ -35,15 +36,16 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(Backend backend
   const bool launched = StartedByMpiLauncher();
   const bool mpi = backend == Backend::kMpi || (backend == Backend::kAuto && launched);
   if (!mpi) return CreateSingleProcessCommunicator();
-  if (cuda) {
+  if (!cuda) return CreateMpiCommunicator();
+  if (!NcclBackendBuilt()) {
     // Checked before MPI is initialised, so the error is all that happens.
     return absl::UnimplementedError(absl::StrCat(
         HostName(), ": CreateCommunicator: CUDA tensors across ranks need the NCCL backend, and "
         "this build has no NCCL",
         launched ? " (started by an MPI launcher)" : " (MPI backend requested)",
-        "; train on CPU, or run a single process"));
+        "; train on CPU, run a single process, or build against a CUDA LibTorch and NCCL"));
   }
-  return CreateMpiCommunicator();
+  return CreateNcclCommunicator();
 }
 
 int ThreadsPerRank(const Communicator& comm, int configured) {

@@ -16,9 +16,9 @@ enum class Backend {
   kSingle,  // one rank, no communication
 };
 
-// `cuda`: the tensors to communicate live on GPUs. Across ranks that needs NCCL, which this
-// build does not have, so cuda with more than one process is an error; a single process needs
-// no communication and works with tensors on any device.
+// `cuda`: the tensors to communicate live on GPUs. Across ranks that needs the NCCL backend
+// (built when CMake finds a CUDA LibTorch and NCCL); without it, cuda with more than one process
+// is an error. A single process needs no communication and works with tensors on any device.
 absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(Backend backend, bool cuda);
 
 // Whether this process was started by an MPI launcher, judged from the variables that Open MPI

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "comm/mpi_runtime.h"
+#include "comm/mpi_watchdog.h"
 #include "comm/operation_queue.h"
 #include "comm/pending_work.h"
 #include "comm/tensor_checks.h"
@@ -54,12 +55,14 @@ struct Topology {
 
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator(std::unique_ptr<MpiRuntime> runtime, MPI_Comm comm, Topology topology)
+  MpiCommunicator(std::unique_ptr<MpiRuntime> runtime, MPI_Comm comm, MPI_Comm side, Topology topology)
       : runtime_(std::move(runtime)),
         comm_(comm),
+        side_(side),
         topology_(topology),
         where_(RankLabel(topology.rank, topology.size, HostName())),
         library_(MpiLibraryName()),
+        watchdog_(side, topology.rank, topology.size, where_),
         queue_(std::make_unique<OperationQueue>("fathom-comm")) {}
 
   ~MpiCommunicator() override {
@@ -68,7 +71,10 @@ class MpiCommunicator final : public Communicator {
     queue_->Run([this] {
       int finalised = 0;
       MPI_Finalized(&finalised);
-      if (!finalised) MPI_Comm_free(&comm_);
+      if (!finalised) {
+        MPI_Comm_free(&comm_);
+        MPI_Comm_free(&side_);
+      }
       return absl::OkStatus();
     }).IgnoreError();
     queue_.reset();
@@ -101,8 +107,9 @@ class MpiCommunicator final : public Communicator {
   absl::StatusOr<std::vector<int64_t>> AllGather(int64_t value) override {
     std::vector<int64_t> values(size());
     RETURN_IF_ERROR(queue_->Run([&] {
-      return Check(MPI_Allgather(&value, 1, MPI_INT64_T, values.data(), 1, MPI_INT64_T, comm_),
-                   "AllGather(int64)", "MPI_Allgather");
+      return Collective("AllGather(int64)", "MPI_Iallgather", [&](MPI_Request* request) {
+        return MPI_Iallgather(&value, 1, MPI_INT64_T, values.data(), 1, MPI_INT64_T, comm_, request);
+      });
     }));
     return values;
   }
@@ -110,8 +117,9 @@ class MpiCommunicator final : public Communicator {
   absl::StatusOr<std::vector<double>> AllGather(double value) override {
     std::vector<double> values(size());
     RETURN_IF_ERROR(queue_->Run([&] {
-      return Check(MPI_Allgather(&value, 1, MPI_DOUBLE, values.data(), 1, MPI_DOUBLE, comm_),
-                   "AllGather(double)", "MPI_Allgather");
+      return Collective("AllGather(double)", "MPI_Iallgather", [&](MPI_Request* request) {
+        return MPI_Iallgather(&value, 1, MPI_DOUBLE, values.data(), 1, MPI_DOUBLE, comm_, request);
+      });
     }));
     return values;
   }
@@ -123,7 +131,16 @@ class MpiCommunicator final : public Communicator {
   }
 
   absl::Status Barrier() override {
-    return queue_->Run([this] { return Check(MPI_Barrier(comm_), "Barrier", "MPI_Barrier"); });
+    return queue_->Run([this] {
+      return Collective("Barrier", "MPI_Ibarrier", [&](MPI_Request* request) { return MPI_Ibarrier(comm_, request); });
+    });
+  }
+
+  void SetTimeout(absl::Duration timeout) override {
+    queue_->Run([this, timeout] {
+      watchdog_.set_timeout(timeout);
+      return absl::OkStatus();
+    }).IgnoreError();
   }
 
   std::string Describe() const override {
@@ -147,6 +164,14 @@ class MpiCommunicator final : public Communicator {
   }
 
   // The methods below run on the communication thread only.
+
+  // Starts a non-blocking collective with `start` and waits for it under the watchdog's deadline.
+  template <typename Start>
+  absl::Status Collective(const std::string& operation, const char* call, Start start) {
+    MPI_Request request = MPI_REQUEST_NULL;
+    RETURN_IF_ERROR(Check(start(&request), operation, call));
+    return watchdog_.Await(&request, operation, call);
+  }
 
   // LibTorch reports failures (allocation, autograd misuse) as exceptions; name the rank and
   // operation, which the queue's own last-resort catch cannot.
@@ -172,9 +197,10 @@ class MpiCommunicator final : public Communicator {
     char* data = static_cast<char*>(buffer.data_ptr());
     for (int64_t done = 0; done < buffer.numel(); done += kMaxCount) {
       const int count = static_cast<int>(std::min(kMaxCount, buffer.numel() - done));
-      RETURN_IF_ERROR(Check(MPI_Allreduce(MPI_IN_PLACE, data + done * buffer.element_size(), count,
-                                          type, MpiOp(op), comm_),
-                            operation, "MPI_Allreduce"));
+      RETURN_IF_ERROR(Collective(operation, "MPI_Iallreduce", [&](MPI_Request* request) {
+        return MPI_Iallreduce(MPI_IN_PLACE, data + done * buffer.element_size(), count, type, MpiOp(op), comm_,
+                              request);
+      }));
     }
     if (op == ReduceOp::kAvg) {
       if (buffer.is_floating_point()) {
@@ -194,8 +220,9 @@ class MpiCommunicator final : public Communicator {
     const int64_t bytes = t.nbytes();
     for (int64_t done = 0; done < bytes; done += kMaxCount) {
       const int count = static_cast<int>(std::min(kMaxCount, bytes - done));
-      RETURN_IF_ERROR(
-          Check(MPI_Bcast(data + done, count, MPI_BYTE, root, comm_), operation, "MPI_Bcast"));
+      RETURN_IF_ERROR(Collective(operation, "MPI_Ibcast", [&](MPI_Request* request) {
+        return MPI_Ibcast(data + done, count, MPI_BYTE, root, comm_, request);
+      }));
     }
     return absl::OkStatus();
   }
@@ -204,9 +231,9 @@ class MpiCommunicator final : public Communicator {
     const std::string operation = absl::StrCat("AllGatherBytes(", bytes.size(), " bytes)");
     const int64_t length = static_cast<int64_t>(bytes.size());
     std::vector<int64_t> lengths(size());
-    RETURN_IF_ERROR(
-        Check(MPI_Allgather(&length, 1, MPI_INT64_T, lengths.data(), 1, MPI_INT64_T, comm_),
-              operation, "MPI_Allgather"));
+    RETURN_IF_ERROR(Collective(operation, "MPI_Iallgather", [&](MPI_Request* request) {
+      return MPI_Iallgather(&length, 1, MPI_INT64_T, lengths.data(), 1, MPI_INT64_T, comm_, request);
+    }));
     // Every rank sees the same lengths, so every rank refuses together and none is left waiting.
     std::vector<int> counts(size()), offsets(size());
     int64_t total = 0;
@@ -221,9 +248,10 @@ class MpiCommunicator final : public Communicator {
       }
     }
     std::string all(total, '\0');
-    RETURN_IF_ERROR(Check(MPI_Allgatherv(bytes.data(), counts[rank()], MPI_BYTE, all.data(),
-                                         counts.data(), offsets.data(), MPI_BYTE, comm_),
-                          operation, "MPI_Allgatherv"));
+    RETURN_IF_ERROR(Collective(operation, "MPI_Iallgatherv", [&](MPI_Request* request) {
+      return MPI_Iallgatherv(bytes.data(), counts[rank()], MPI_BYTE, all.data(), counts.data(), offsets.data(),
+                             MPI_BYTE, comm_, request);
+    }));
     result->clear();
     for (int r = 0; r < size(); ++r) result->push_back(all.substr(offsets[r], counts[r]));
     return absl::OkStatus();
@@ -231,15 +259,17 @@ class MpiCommunicator final : public Communicator {
 
   std::unique_ptr<MpiRuntime> runtime_;
   MPI_Comm comm_;
+  MPI_Comm side_;  // the watchdog's messages, kept apart from the collectives
   const Topology topology_;
   const std::string where_;
   const std::string library_;
+  MpiWatchdog watchdog_;  // used on the communication thread only
   std::unique_ptr<OperationQueue> queue_;
 };
 
 // Duplicates MPI_COMM_WORLD with MPI_ERRORS_RETURN and learns the ranks; runs before the
 // communication thread starts, so this thread is still the only one calling MPI.
-absl::Status SetUp(MPI_Comm* comm, Topology* topology) {
+absl::Status SetUp(MPI_Comm* comm, MPI_Comm* side, Topology* topology) {
   const std::string host = HostName();
   auto check = [&](int rc, const char* call) {
     if (rc == MPI_SUCCESS) return absl::OkStatus();
@@ -249,6 +279,12 @@ absl::Status SetUp(MPI_Comm* comm, Topology* topology) {
   RETURN_IF_ERROR(check(MPI_Comm_dup(MPI_COMM_WORLD, comm), "MPI_Comm_dup"));
   RETURN_IF_ERROR(check(MPI_Comm_set_errhandler(*comm, MPI_ERRORS_RETURN),
                         "MPI_Comm_set_errhandler"));
+  RETURN_IF_ERROR(check(MPI_Comm_dup(*comm, side), "MPI_Comm_dup"));
+  // Open MPI reports a failed non-blocking collective from MPI_Test through MPI_COMM_WORLD's
+  // handler rather than the request's communicator; without this the error would kill the
+  // process instead of coming back as a Status.
+  RETURN_IF_ERROR(check(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN),
+                        "MPI_Comm_set_errhandler(MPI_COMM_WORLD)"));
   RETURN_IF_ERROR(check(MPI_Comm_rank(*comm, &topology->rank), "MPI_Comm_rank"));
   RETURN_IF_ERROR(check(MPI_Comm_size(*comm, &topology->size), "MPI_Comm_size"));
   MPI_Comm local;
@@ -264,15 +300,16 @@ absl::Status SetUp(MPI_Comm* comm, Topology* topology) {
 
 absl::StatusOr<std::unique_ptr<Communicator>> CreateMpiCommunicator() {
   ASSIGN_OR_RETURN(std::unique_ptr<MpiRuntime> runtime, MpiRuntime::Acquire());
-  MPI_Comm comm = MPI_COMM_NULL;
+  MPI_Comm comm = MPI_COMM_NULL, side = MPI_COMM_NULL;
   Topology topology;
-  absl::Status set_up = SetUp(&comm, &topology);
+  absl::Status set_up = SetUp(&comm, &side, &topology);
   if (!set_up.ok()) {
     if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
+    if (side != MPI_COMM_NULL) MPI_Comm_free(&side);
     return set_up;  // runtime finalises MPI if it initialised it
   }
   return std::unique_ptr<Communicator>(
-      new MpiCommunicator(std::move(runtime), comm, topology));
+      new MpiCommunicator(std::move(runtime), comm, side, topology));
 }
 
 }  // namespace fathom::comm

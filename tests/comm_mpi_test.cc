@@ -207,7 +207,7 @@ TEST(MpiCommunicatorTest, MpiErrorsComeBackAsStatus) {
     EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
     EXPECT_THAT(status.message(), HasSubstr("rank 1 of 2"));
     EXPECT_THAT(status.message(), HasSubstr("Broadcast(float32[16], root 0)"));
-    EXPECT_THAT(status.message(), HasSubstr("MPI_Bcast failed: MPI_ERR_TRUNCATE"));
+    EXPECT_THAT(status.message(), HasSubstr("MPI_Ibcast failed: MPI_ERR_TRUNCATE"));
   }
   ASSERT_TRUE(Comm().Barrier().ok());
 }

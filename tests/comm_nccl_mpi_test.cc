@@ -1,0 +1,167 @@
+// The NCCL communicator on 2 ranks with a GPU each (mpirun -np 2 on a host with two GPUs or
+// more). In a build without the NCCL backend, or on a host with fewer than two GPUs, every test
+// is skipped and says why: NCCL cannot run there. CUDA tensors go through NCCL, CPU tensors and
+// host values through the MPI communicator inside it; every test issues the same collectives in
+// the same order on both ranks.
+#include <torch/cuda.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "comm/communicator.h"
+#include "comm/communicator_factory.h"
+#include "comm/nccl_communicator.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace fathom::comm {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+Communicator* g_comm = nullptr;
+std::string g_skip_reason;
+
+#define SKIP_WITHOUT_NCCL() \
+  if (g_comm == nullptr) GTEST_SKIP() << g_skip_reason
+
+Communicator& Comm() { return *g_comm; }
+torch::Device Gpu() { return torch::Device(torch::kCUDA, Comm().local_rank()); }
+
+TEST(NcclCommunicatorTest, KnowsRanksAndDevice) {
+  SKIP_WITHOUT_NCCL();
+  ASSERT_EQ(Comm().size(), 2) << "launch with mpirun -np 2";
+  EXPECT_THAT(Comm().Describe(), HasSubstr("NCCL communicator (NCCL 2."));
+  EXPECT_THAT(Comm().Describe(), HasSubstr(Gpu().str()));
+  EXPECT_THAT(Comm().Describe(), HasSubstr("MPI communicator"));
+  auto ranks = Comm().AllGather(Comm().rank());
+  ASSERT_TRUE(ranks.ok()) << ranks.status();
+  EXPECT_THAT(*ranks, ElementsAre(0, 1));
+}
+
+// Small integers, exact in every dtype, with odd negative sums for the integer average.
+torch::Tensor RankValues(int rank, int64_t n) {
+  torch::Tensor i = torch::arange(n, torch::kLong);
+  return rank == 0 ? i.remainder(7) - 3 : i.remainder(5) * 2 - 5;
+}
+
+TEST(NcclCommunicatorTest, AllReduceEveryDtypeAndOpExactlyOnTheGpu) {
+  SKIP_WITHOUT_NCCL();
+  const int64_t n = 1000;
+  const torch::Tensor a = RankValues(0, n), b = RankValues(1, n);
+  for (torch::ScalarType dtype :
+       {torch::kFloat, torch::kDouble, torch::kLong, torch::kInt, torch::kBFloat16, torch::kHalf}) {
+    const bool integral = dtype == torch::kLong || dtype == torch::kInt;
+    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMax, ReduceOp::kAvg}) {
+      torch::Tensor expected = op == ReduceOp::kSum   ? a + b
+                               : op == ReduceOp::kMax ? torch::maximum(a, b)
+                               : integral ? (a + b).div(2, "trunc")
+                                          : (a + b).to(torch::kDouble) / 2;
+      torch::Tensor t = RankValues(Comm().rank(), n).to(Gpu(), dtype).reshape({10, 100}).clone();
+      const absl::Status status = Comm().AllReduce(t, op);
+      ASSERT_TRUE(status.ok()) << status;
+      EXPECT_EQ(t.scalar_type(), dtype);
+      EXPECT_EQ(t.device(), Gpu());
+      EXPECT_TRUE(torch::equal(t.reshape({n}).cpu().to(torch::kDouble), expected.to(torch::kDouble)))
+          << c10::toString(dtype) << " " << ReduceOpName(op);
+    }
+  }
+}
+
+TEST(NcclCommunicatorTest, AsyncReductionsCompleteInOrderAroundCpuOnes) {
+  SKIP_WITHOUT_NCCL();
+  const float r = static_cast<float>(Comm().rank());
+  // Produced on the caller's stream just before: NCCL must wait for these kernels.
+  torch::Tensor big = torch::full({1 << 22}, r + 1, Gpu()).mul_(2);   // sum: 6
+  torch::Tensor small = torch::full({10}, 10 * r - 4, Gpu());          // max: 6
+  std::shared_ptr<Work> first = Comm().AllReduceAsync(big, ReduceOp::kSum);
+  std::shared_ptr<Work> second = Comm().AllReduceAsync(small, ReduceOp::kMax);
+  // A CPU tensor goes through MPI after both, as issued.
+  torch::Tensor host = torch::full({3}, 1.0 + r, torch::kDouble);
+  ASSERT_TRUE(Comm().AllReduce(host, ReduceOp::kAvg).ok());
+  EXPECT_TRUE(first->Done());
+  EXPECT_TRUE(second->Done());
+  ASSERT_TRUE(second->Wait().ok());
+  ASSERT_TRUE(first->Wait().ok());
+  ASSERT_TRUE(first->Wait().ok());  // repeatable
+  EXPECT_TRUE(torch::equal(host, torch::full({3}, 1.5, torch::kDouble)));
+  EXPECT_EQ(big.min().item<float>(), 6.0f);
+  EXPECT_EQ(big.max().item<float>(), 6.0f);
+  EXPECT_TRUE(torch::equal(small.cpu(), torch::full({10}, 6.0f)));
+}
+
+TEST(NcclCommunicatorTest, BroadcastOnGpuAndCpu) {
+  SKIP_WITHOUT_NCCL();
+  const bool root = Comm().rank() == 1;
+  torch::Tensor gpu = root ? torch::arange(12, torch::TensorOptions(Gpu()).dtype(torch::kBFloat16))
+                           : torch::zeros({12}, torch::TensorOptions(Gpu()).dtype(torch::kBFloat16));
+  torch::Tensor cpu = root ? torch::full({5}, int64_t{1} << 40, torch::kLong)
+                           : torch::zeros({5}, torch::kLong);
+  ASSERT_TRUE(Comm().Broadcast(gpu, 1).ok());
+  ASSERT_TRUE(Comm().Broadcast(cpu, 1).ok());
+  EXPECT_TRUE(torch::equal(gpu.cpu(), torch::arange(12, torch::kBFloat16)));
+  EXPECT_TRUE(torch::equal(cpu, torch::full({5}, int64_t{1} << 40, torch::kLong)));
+  EXPECT_EQ(Comm().Broadcast(gpu, 2).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(Comm().Barrier().ok());
+}
+
+TEST(NcclCommunicatorTest, ArgumentErrorsNameRankDeviceAndOperation) {
+  SKIP_WITHOUT_NCCL();
+  // Checked on each rank alone, before anything is sent: no collective is left half-issued.
+  torch::Tensor strided = torch::zeros({4, 4}, Gpu()).t();
+  absl::Status status = Comm().AllReduce(strided, ReduceOp::kSum);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("not contiguous"));
+  EXPECT_THAT(status.message(), HasSubstr(absl::StrCat("rank ", Comm().rank(), " of 2")));
+
+  torch::Tensor bools = torch::zeros({4}, torch::TensorOptions(Gpu()).dtype(torch::kBool));
+  status = Comm().AllReduceAsync(bools, ReduceOp::kSum)->Wait();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+
+  torch::Tensor elsewhere = torch::zeros({4}, torch::Device(torch::kCUDA, 1 - Comm().local_rank()));
+  status = Comm().AllReduce(elsewhere, ReduceOp::kSum);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("this communicator moves tensors on " + Gpu().str()));
+
+  // Still usable afterwards.
+  torch::Tensor ok = torch::ones({2}, Gpu());
+  ASSERT_TRUE(Comm().AllReduce(ok, ReduceOp::kSum).ok());
+  EXPECT_TRUE(torch::equal(ok.cpu(), torch::full({2}, 2.0f)));
+}
+
+}  // namespace
+}  // namespace fathom::comm
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  using fathom::comm::g_skip_reason;
+  if (!fathom::comm::NcclBackendBuilt()) {
+    g_skip_reason = "this build has no NCCL backend (CPU LibTorch, or NCCL not found)";
+  } else if (torch::cuda::device_count() < 2) {
+    g_skip_reason = "fewer than 2 GPUs visible; the test needs one per rank";
+  }
+  if (!g_skip_reason.empty()) {
+    // No communicator, so no MPI: each rank runs the tests, which skip; rank 0 reports.
+    const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+    fathom::testing::ReportOnlyOnRankZero(rank != nullptr ? std::atoi(rank) : 0);
+    return RUN_ALL_TESTS();
+  }
+  auto comm = fathom::comm::CreateCommunicator(fathom::comm::Backend::kAuto, /*cuda=*/true);
+  if (!comm.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(comm.status().message()).c_str());
+    return 1;
+  }
+  fathom::comm::g_comm = comm->get();
+  if ((*comm)->rank() == 0) std::printf("%s\n", (*comm)->Describe().c_str());
+  fathom::testing::ReportOnlyOnRankZero((*comm)->rank());
+  torch::Tensor failed = torch::full({1}, static_cast<int64_t>(RUN_ALL_TESTS()));
+  const absl::Status reduced = (*comm)->AllReduce(failed, fathom::comm::ReduceOp::kMax);
+  comm->reset();
+  return reduced.ok() ? static_cast<int>(failed.item<int64_t>()) : 1;
+}
