@@ -1,11 +1,16 @@
 // `fathom train --config FILE [--resume]`, one process per rank under mpirun or srun.
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
+
+#include <torch/cuda.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
 #include "base/logging.h"
 #include "comm/communicator_factory.h"
+#include "comm/device_selection.h"
 #include "launch/command_line.h"
 #include "launch/common_flags.h"
 #include "launch/subcommands.h"
@@ -22,7 +27,9 @@ int RunTrain(const std::vector<std::string>& args) {
   if (const int code = LoadConfigFromFlags("train", args, &loaded); code != kExitOk) return code;
   const proto::RunConfig* config = &loaded;
   const std::string path = absl::GetFlag(FLAGS_config);
-  auto comm = comm::CreateCommunicator(comm::Backend::kAuto, /*cuda=*/false);
+  const std::string& requested = config->distributed().device();
+  const bool cuda = requested == "cuda" || (requested == "auto" && torch::cuda::is_available());
+  auto comm = comm::CreateCommunicator(comm::Backend::kAuto, cuda);
   if (!comm.ok()) {
     FLOG(Error) << comm.status().message();
     return kExitError;
@@ -37,16 +44,36 @@ int RunTrain(const std::vector<std::string>& args) {
     }
   }
   FLOG(Info) << "resolved config (" << path << "):\n" << ConfigToText(*config);
-  auto trainer = trainer::Trainer::Create(*config, comm->get(), absl::GetFlag(FLAGS_resume));
+  // Each rank binds the GPU of its local rank (or the one GPU its launcher shows it).
+  auto device = comm::SelectDevice(requested, (*comm)->local_rank(), (*comm)->local_size(),
+                                   static_cast<int>(torch::cuda::device_count()));
+  if (!device.ok()) {
+    FLOG(Error) << "rank " << (*comm)->rank() << ": " << device.status().message();
+    return kExitUsage;
+  }
+  auto trainer = trainer::Trainer::Create(*config, comm->get(), absl::GetFlag(FLAGS_resume), *device);
   if (!trainer.ok()) {
     FLOG(Error) << "rank " << (*comm)->rank() << ": " << trainer.status().message();
     return absl::IsInvalidArgument(trainer.status()) ? kExitUsage : kExitError;
+  }
+  // Fault injection for the tests of the NaN path (tests/train_failures_test.cc): "STEP,RANK".
+  if (const char* inject = std::getenv("FATHOM_INJECT_NAN"); inject != nullptr && inject[0] != '\0') {
+    int64_t step = 0;
+    int rank = 0;
+    if (std::sscanf(inject, "%ld,%d", &step, &rank) != 2) {
+      FLOG(Error) << "FATHOM_INJECT_NAN='" << inject << "': expected STEP,RANK";
+      return kExitUsage;
+    }
+    FLOG(Warning) << "FATHOM_INJECT_NAN: rank " << rank << " gets a NaN weight before step " << step;
+    (*trainer)->InjectNanAt(step, rank);
   }
   auto summary = (*trainer)->Run();
   if (!summary.ok()) {
     FLOG(Error) << "rank " << (*comm)->rank() << ": " << summary.status().message();
     return kExitError;
   }
+  // The job script requeues on this code; the checkpoint to resume from is already saved.
+  if (summary->stop_reason == "signal") return kExitRequeue;
   return kExitOk;
 }
 

@@ -163,7 +163,13 @@ absl::Status ValidateRunConfig(const proto::RunConfig& config) {
   if (device != "auto" && device != "cpu" && device != "cuda") {
     check.Fail("distributed.device", absl::StrCat("must be auto, cpu or cuda (got \"", device, "\")"));
   }
-  check.Positive("distributed.timeout_seconds", config.distributed().timeout_seconds());
+  check.NonNegative("distributed.timeout_seconds", config.distributed().timeout_seconds());
+  check.Positive("distributed.init_loss_scale", config.distributed().init_loss_scale());
+  check.Positive("distributed.loss_scale_window", config.distributed().loss_scale_window());
+  check.Positive("distributed.min_loss_scale", config.distributed().min_loss_scale());
+  if (config.distributed().min_loss_scale() > config.distributed().init_loss_scale()) {
+    check.Fail("distributed.min_loss_scale", "must not exceed distributed.init_loss_scale");
+  }
   check.Positive("checkpoint.save_every_steps", config.checkpoint().save_every_steps());
   check.Positive("checkpoint.keep_last", config.checkpoint().keep_last());
   check.NonNegative("checkpoint.keep_best", config.checkpoint().keep_best());

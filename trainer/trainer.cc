@@ -2,10 +2,12 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <cstdio>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -58,13 +60,17 @@ std::string FormatDuration(double seconds) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const proto::RunConfig& config,
-                                                         comm::Communicator* comm, bool resume) {
-  std::unique_ptr<Trainer> trainer(new Trainer(config, comm));
+                                                         comm::Communicator* comm, bool resume,
+                                                         torch::Device device) {
+  std::unique_ptr<Trainer> trainer(new Trainer(config, comm, device));
   RETURN_IF_ERROR(trainer->Setup(resume));
   return trainer;
 }
 
 absl::Status Trainer::Setup(bool resume) {
+  stop_signal_ = std::make_unique<StopSignal>();
+  const int timeout = config_.distributed().timeout_seconds();
+  comm_->SetTimeout(timeout > 0 ? absl::Seconds(timeout) : absl::InfiniteDuration());
   const std::string& prepared = config_.data().prepared_dir();
   ASSIGN_OR_RETURN(train_, data::ShardDataset::Open(prepared, "train"));
   if (train_->header().has_relations()) {
@@ -80,6 +86,15 @@ absl::Status Trainer::Setup(bool resume) {
                      data::Batcher::Create(valid_->SourceLengths(), valid_->TargetLengths(),
                                            BatchingFrom(config_, false), comm_->rank(), comm_->size()));
     valid_plan_ = valid_batcher.EpochBatches(0);
+    if (config_.eval().best_metric() == proto::EvalConfig::BLEU) {
+      ASSIGN_OR_RETURN(valid_bleu_, eval::ValidationBleu::Create(prepared, *valid_, valid_relations_.get(),
+                                                                 config_.data().sentencepiece(),
+                                                                 eval::DecodeOptionsFrom(config_)));
+      valid_examples_ = eval::ExamplesOf(valid_plan_);
+    }
+  } else if (config_.eval().best_metric() == proto::EvalConfig::BLEU) {
+    return absl::InvalidArgumentError(absl::StrCat("eval.best_metric: BLEU needs a validation split, and ", prepared,
+                                                   " has none (add a data.split named \"valid\")"));
   }
   const auto& header = train_->header();
   special_ = {header.target_vocab().pad_id(), header.target_vocab().bos_id(), header.target_vocab().eos_id()};
@@ -100,6 +115,15 @@ absl::Status Trainer::Setup(bool resume) {
                                                        comm_->size()));
   batcher_ = std::make_unique<data::Batcher>(std::move(batcher));
 
+  if (config_.distributed().precision() == proto::DistributedConfig::FP16) {
+    if (!device_.is_cuda()) {
+      return absl::UnimplementedError(
+          "distributed.precision: FP16 needs CUDA (LibTorch has no float16 matrix multiply on CPU); use BF16");
+    }
+    ASSIGN_OR_RETURN(LossScalerOptions scaler_options, LossScalerOptionsFromConfig(config_.distributed()));
+    loss_scaler_ = std::make_unique<LossScaler>(scaler_options);
+  }
+
   bool resumed = false;
   if (resume) RETURN_IF_ERROR(Resume(&resumed));
   if (!resumed) RETURN_IF_ERROR(Initialise());
@@ -108,13 +132,10 @@ absl::Status Trainer::Setup(bool resume) {
   step_options.label_smoothing = config_.optim().label_smoothing();
   step_options.clip_norm = config_.optim().clip_norm();
   step_options.bf16_autocast = config_.distributed().precision() == proto::DistributedConfig::BF16;
+  step_options.fp16_autocast = config_.distributed().precision() == proto::DistributedConfig::FP16;
   step_options.bucket_bytes = static_cast<int64_t>(config_.distributed().bucket_mb() * (1 << 20));
-  if (config_.distributed().precision() == proto::DistributedConfig::FP16) {
-    return absl::UnimplementedError(
-        "distributed.precision: FP16 needs CUDA (LibTorch has no float16 matrix multiply on CPU); use BF16");
-  }
   if (optimizer_ == nullptr) optimizer_ = std::make_unique<Optimizer>(model_->parameters(), config_.optim());
-  runner_ = std::make_unique<StepRunner>(model_, optimizer_.get(), comm_, step_options);
+  runner_ = std::make_unique<StepRunner>(model_, optimizer_.get(), comm_, step_options, loss_scaler_.get());
 
   if (comm_->rank() == 0) {
     RETURN_IF_ERROR(MakeDirs(config_.run_dir()));
@@ -243,6 +264,14 @@ absl::StatusOr<double> Trainer::Validate() {
   return sums[0].item<double>() / std::max(1.0, sums[1].item<double>());
 }
 
+absl::StatusOr<double> Trainer::ValidationBleu() {
+  ASSIGN_OR_RETURN(eval::ValidationBleuStats mine, valid_bleu_->Decode(*model_, valid_examples_));
+  torch::Tensor stats = eval::ToTensor(mine);
+  RETURN_IF_ERROR(comm_->AllReduce(stats, comm::ReduceOp::kSum));
+  ASSIGN_OR_RETURN(eval::ValidationBleuStats all, eval::ValidationBleuStatsFromTensor(stats));
+  return valid_bleu_->Score(all).score;
+}
+
 absl::Status Trainer::SaveCheckpoint() {
   checkpoint::NamedTensors tensors = checkpoint::ModuleTensors(*model_, "model.");
   for (const auto& [name, tensor] : optimizer_->State()) tensors.emplace_back("optimizer." + name, tensor);
@@ -255,17 +284,46 @@ absl::Status Trainer::SaveCheckpoint() {
   state.set_wall_clock_seconds(seconds_before_ + SecondsSince(run_start_));
   state.set_config_text(ConfigToText(config_));
   for (double mu : mu_) state.add_dt_fixup_mu(mu);
+  for (const auto& [step, metric] : best_) {
+    proto::BestCheckpoint* best = state.add_best();
+    best->set_step(step);
+    best->set_metric(metric);
+  }
+  if (!best_.empty()) state.set_best_metric(best_.front().second);
+  state.set_validations_without_improvement(validations_without_improvement_);
+  if (loss_scaler_ != nullptr) {
+    state.set_loss_scale(loss_scaler_->scale());
+    state.set_loss_scale_growth_tracker(loss_scaler_->growth_tracker());
+  }
   // Each rank's dropout generator, so a resumed run draws the same masks.
   const torch::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
   ASSIGN_OR_RETURN(std::vector<std::string> rng_states,
                    comm_->AllGatherBytes(std::string(static_cast<const char*>(rng.data_ptr()), rng.numel())));
   for (const auto& s : rng_states) state.add_rng_state(s);
+  // Rank 0 writes; every rank learns whether it worked, so none waits for a save that failed.
+  absl::Status written = absl::OkStatus();
   if (comm_->rank() == 0) {
-    RETURN_IF_ERROR(checkpoint::WriteCheckpoint(config_.run_dir(), step_, tensors, state));
-    RETURN_IF_ERROR(checkpoint::PruneCheckpoints(config_.run_dir(), config_.checkpoint().keep_last(), {}));
-    FLOG(Info) << "saved checkpoint at step " << step_;
+    written = checkpoint::WriteCheckpoint(config_.run_dir(), step_, tensors, state);
+    if (written.ok()) {
+      // An old checkpoint that cannot be deleted costs disk, not correctness.
+      const absl::Status pruned = checkpoint::PruneCheckpoints(config_.run_dir(), config_.checkpoint().keep_last(),
+                                                               best_steps_);
+      if (!pruned.ok()) FLOG(Warning) << "pruning old checkpoints: " << pruned.message();
+    }
   }
-  return comm_->Barrier();
+  torch::Tensor failed = torch::tensor({written.ok() ? 0L : 1L});
+  RETURN_IF_ERROR(comm_->AllReduce(failed, comm::ReduceOp::kMax));
+  if (!written.ok()) {
+    return absl::Status(written.code(), absl::StrCat("saving the checkpoint of step ", step_, " failed (",
+                                                     "the previous checkpoints are intact): ", written.message()));
+  }
+  if (failed.item<int64_t>() != 0) {
+    return absl::InternalError(absl::StrCat("rank 0 could not save the checkpoint of step ", step_,
+                                            " (its log says why); the previous checkpoints are intact"));
+  }
+  last_saved_step_ = step_;
+  FLOG(Info) << "saved checkpoint at step " << step_;
+  return absl::OkStatus();
 }
 
 absl::Status Trainer::Resume(bool* resumed) {
@@ -293,6 +351,17 @@ absl::Status Trainer::Resume(bool* resumed) {
   step_ = state.step();
   seconds_before_ = state.wall_clock_seconds();
   mu_.assign(state.dt_fixup_mu().begin(), state.dt_fixup_mu().end());
+  best_.clear();
+  best_steps_.clear();
+  for (const proto::BestCheckpoint& best : state.best()) {
+    best_.emplace_back(best.step(), best.metric());
+    best_steps_.push_back(best.step());
+  }
+  validations_without_improvement_ = state.validations_without_improvement();
+  if (loss_scaler_ != nullptr && state.has_loss_scale()) {
+    RETURN_IF_ERROR(loss_scaler_->Restore({state.loss_scale(), state.loss_scale_growth_tracker()}));
+  }
+  last_saved_step_ = step_;
   // Across a change of rank count the epoch position carries over; batches are re-dealt.
   const int64_t index = std::min<int64_t>(state.iterator().index(), batcher_->batches_per_epoch());
   RETURN_IF_ERROR(batcher_->Restore({state.iterator().epoch(), index}));
@@ -306,6 +375,74 @@ absl::Status Trainer::Resume(bool* resumed) {
   FLOG(Info) << "resumed from " << loaded->dir << " at step " << step_ << " (epoch " << state.iterator().epoch()
              << ", batch " << index << ")";
   *resumed = true;
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::AgreeOnStop(bool time_up, int* signal, bool* out_of_time) {
+  const int local_signal = stop_signal_->received();
+  // Rank 0's clock alone decides the wall-time stop, so ranks never disagree about it.
+  torch::Tensor flags = torch::tensor({static_cast<int64_t>(local_signal != 0),
+                                       static_cast<int64_t>(comm_->rank() == 0 && time_up)});
+  RETURN_IF_ERROR(comm_->AllReduce(flags, comm::ReduceOp::kMax));
+  *out_of_time = flags[1].item<int64_t>() != 0;
+  *signal = 0;
+  if (flags[0].item<int64_t>() == 0) return absl::OkStatus();
+  // Rare: learn which ranks were signalled, for the log.
+  ASSIGN_OR_RETURN(std::vector<int64_t> signals, comm_->AllGather(static_cast<int64_t>(local_signal)));
+  std::string who;
+  for (int r = 0; r < static_cast<int>(signals.size()); ++r) {
+    if (signals[r] == 0) continue;
+    if (*signal == 0) *signal = static_cast<int>(signals[r]);
+    absl::StrAppend(&who, who.empty() ? "" : ", ", "rank ", r, " (", SignalName(static_cast<int>(signals[r])), ")");
+  }
+  FLOG(Warning) << "stop requested by " << who << "; all ranks stop after step " << step_;
+  return absl::OkStatus();
+}
+
+void Trainer::PoisonOneWeight() {
+  torch::NoGradGuard no_grad;
+  model_->parameters().front().view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+}
+
+absl::Status Trainer::ValidateAndTrack(TrainSummary* summary, bool* save_now, bool* out_of_patience) {
+  const auto& eval = config_.eval();
+  ASSIGN_OR_RETURN(summary->last_valid_loss, Validate());
+  std::string bleu_text;
+  if (valid_bleu_ != nullptr) {
+    const auto start = Clock::now();
+    ASSIGN_OR_RETURN(summary->last_valid_bleu, ValidationBleu());
+    bleu_text = absl::StrFormat(" | bleu %.2f (%d sentences, %.1f s)", summary->last_valid_bleu,
+                                valid_->size(), SecondsSince(start));
+  }
+  FLOG(Info) << absl::StrFormat("valid | step %d | nll %.4f | ppl %.2f%s", step_, summary->last_valid_loss,
+                                std::exp(summary->last_valid_loss), bleu_text);
+  if (events_ != nullptr) {
+    RETURN_IF_ERROR(events_->AddScalar("valid/nll", summary->last_valid_loss, step_));
+    if (valid_bleu_ != nullptr) RETURN_IF_ERROR(events_->AddScalar("valid/bleu", summary->last_valid_bleu, step_));
+  }
+  // Higher is better for every tracked metric: the loss enters negated.
+  const double metric = valid_bleu_ != nullptr ? summary->last_valid_bleu : -summary->last_valid_loss;
+  summary->validations.emplace_back(step_, metric);
+  const bool improved = best_.empty() || metric > best_.front().second;
+  validations_without_improvement_ = improved ? 0 : validations_without_improvement_ + 1;
+  // The best K validations keep their checkpoints; one that enters the top K is saved now.
+  const int keep_best = config_.checkpoint().keep_best();
+  *save_now = false;
+  if (keep_best > 0 && valid_ != nullptr) {
+    best_.emplace_back(step_, metric);
+    std::stable_sort(best_.begin(), best_.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (static_cast<int>(best_.size()) > keep_best) best_.resize(keep_best);
+    best_steps_.clear();
+    for (const auto& [step, value] : best_) {
+      best_steps_.push_back(step);
+      if (step == step_) *save_now = true;
+    }
+  }
+  *out_of_patience = eval.patience() > 0 && validations_without_improvement_ >= eval.patience();
+  if (*out_of_patience) {
+    FLOG(Info) << "no improvement in " << validations_without_improvement_ << " validations (patience "
+               << eval.patience() << "); stopping";
+  }
   return absl::OkStatus();
 }
 
@@ -323,7 +460,11 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
   double window_loss = 0, window_nll = 0;
   int64_t window_steps = 0;
   while (true) {
-    const double elapsed = seconds_before_ + SecondsSince(start);
+    // A run that ended by patience and is resumed has nothing left to do.
+    if (eval.patience() > 0 && validations_without_improvement_ >= eval.patience()) {
+      summary.stop_reason = "patience";
+      break;
+    }
     if (optim.max_steps() > 0 && step_ >= optim.max_steps()) {
       summary.stop_reason = "max_steps";
       break;
@@ -332,22 +473,37 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       summary.stop_reason = "max_epochs";
       break;
     }
-    // Ranks agree on the wall-time stop: rank 0's clock decides.
-    if (optim.max_seconds() > 0) {
-      torch::Tensor stop = torch::tensor({elapsed >= static_cast<double>(optim.max_seconds()) ? 1L : 0L});
-      RETURN_IF_ERROR(comm_->Broadcast(stop, 0));
-      if (stop.item<int64_t>() != 0) {
-        summary.stop_reason = "max_seconds";
-        break;
-      }
+    const double elapsed = seconds_before_ + SecondsSince(start);
+    bool out_of_time = false;
+    RETURN_IF_ERROR(AgreeOnStop(optim.max_seconds() > 0 && elapsed >= static_cast<double>(optim.max_seconds()),
+                                &summary.stop_signal, &out_of_time));
+    if (summary.stop_signal != 0) {
+      summary.stop_reason = "signal";
+      break;
+    }
+    if (out_of_time) {
+      summary.stop_reason = "max_seconds";
+      break;
     }
     std::vector<DeviceBatch> micro;
     for (int m = 0; m < optim.update_freq(); ++m) micro.push_back(NextBatch());
+    if (step_ + 1 == nan_step_ && comm_->rank() == nan_rank_) PoisonOneWeight();
     const double lr = schedule.At(step_ + 1);
     ASSIGN_OR_RETURN(StepStats stats, runner_->Update(micro, lr));
     if (!stats.finite) {
-      return absl::InternalError(absl::StrCat("loss is not finite at step ", step_ + 1,
-                                              " on every rank; stopping without saving (the last checkpoint is intact)"));
+      // StepRunner reduced the verdict, so every rank stops here, at the same step.
+      return absl::InternalError(absl::StrCat(
+          "the loss or a gradient is NaN or infinite at step ", step_ + 1,
+          " (on at least one rank; the update was not applied); ",
+          "stopping without saving: the last checkpoint",
+          last_saved_step_ >= 0 ? absl::StrCat(" (step ", last_saved_step_, ")") : std::string(),
+          " is intact. Lower optim.lr, set optim.clip_norm, or check the data"));
+    }
+    if (stats.skipped) {
+      // Float16 overflow: routine while the scale finds its level; every rank skipped together.
+      FLOG(Info) << "step " << step_ + 1 << ": float16 gradients overflowed at loss scale " << stats.loss_scale
+                 << "; update skipped, scale now " << loss_scaler_->scale();
+      continue;
     }
     ++step_;
     summary.losses.push_back(stats.loss);
@@ -363,15 +519,16 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       if (optim.max_steps() > 0) eta = FormatDuration(total / step_ * (optim.max_steps() - step_));
       if (optim.max_seconds() > 0) eta = FormatDuration(std::max(0.0, optim.max_seconds() - total));
       FLOG(Info) << absl::StrFormat(
-          "step %d | epoch %d | loss %.4f | nll %.4f | ppl %.2f | lr %.3g | gnorm %.3f | scale 1 | "
+          "step %d | epoch %d | loss %.4f | nll %.4f | ppl %.2f | lr %.3g | gnorm %.3f | scale %g | "
           "tok/s %.0f | elapsed %s | eta %s",
           step_, batcher_->position().epoch + 1, loss, nll, std::exp(nll), lr, stats.grad_norm,
-          window_tokens / std::max(seconds, 1e-9), FormatDuration(total), eta);
+          loss_scaler_ != nullptr ? loss_scaler_->scale() : 1.0, window_tokens / std::max(seconds, 1e-9), FormatDuration(total), eta);
       if (events_ != nullptr) {
         RETURN_IF_ERROR(events_->AddScalar("train/loss", loss, step_));
         RETURN_IF_ERROR(events_->AddScalar("train/nll", nll, step_));
         RETURN_IF_ERROR(events_->AddScalar("train/lr", lr, step_));
         RETURN_IF_ERROR(events_->AddScalar("train/grad_norm", stats.grad_norm, step_));
+        if (loss_scaler_ != nullptr) RETURN_IF_ERROR(events_->AddScalar("train/loss_scale", loss_scaler_->scale(), step_));
         RETURN_IF_ERROR(events_->AddScalar("train/tokens_per_second", window_tokens / std::max(seconds, 1e-9), step_));
         RETURN_IF_ERROR(events_->Flush());
       }
@@ -380,20 +537,22 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       window_loss = window_nll = 0;
       window_steps = 0;
     }
-    if (step_ % eval.valid_every_steps() == 0) {
-      ASSIGN_OR_RETURN(summary.last_valid_loss, Validate());
-      FLOG(Info) << absl::StrFormat("valid | step %d | nll %.4f | ppl %.2f", step_, summary.last_valid_loss,
-                                    std::exp(summary.last_valid_loss));
-      if (events_ != nullptr) RETURN_IF_ERROR(events_->AddScalar("valid/nll", summary.last_valid_loss, step_));
-    }
-    if (step_ % config_.checkpoint().save_every_steps() == 0) RETURN_IF_ERROR(SaveCheckpoint());
+    bool save_best = false, out_of_patience = false;
+    if (step_ % eval.valid_every_steps() == 0) RETURN_IF_ERROR(ValidateAndTrack(&summary, &save_best, &out_of_patience));
+    if (save_best || step_ % config_.checkpoint().save_every_steps() == 0) RETURN_IF_ERROR(SaveCheckpoint());
+    if (out_of_patience) continue;  // the check at the top stops
   }
-  if (step_ % config_.checkpoint().save_every_steps() != 0) RETURN_IF_ERROR(SaveCheckpoint());
+  if (last_saved_step_ != step_) RETURN_IF_ERROR(SaveCheckpoint());
   summary.steps = step_;
   summary.epochs_started = batcher_->position().epoch + 1;
-  FLOG(Info) << "stopped at step " << step_ << " (" << summary.stop_reason << ") after "
-             << FormatDuration(SecondsSince(start)) << "; checkpoints in " << config_.run_dir()
-             << "/checkpoints, TensorBoard logs in " << config_.run_dir() << "/tb";
+  if (summary.stop_reason == "signal") {
+    FLOG(Warning) << "stopped at step " << step_ << " by " << SignalName(summary.stop_signal)
+                  << " after saving a checkpoint; resume with --resume (exit code 75: requeue)";
+  } else {
+    FLOG(Info) << "stopped at step " << step_ << " (" << summary.stop_reason << ") after "
+               << FormatDuration(SecondsSince(start)) << "; checkpoints in " << config_.run_dir()
+               << "/checkpoints, TensorBoard logs in " << config_.run_dir() << "/tb";
+  }
   return summary;
 }
 

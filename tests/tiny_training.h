@@ -1,0 +1,81 @@
+// A tiny deterministic model and batches for the loss-scaling tests (header-only: each test
+// binary that includes it links the trainer anyway).
+#ifndef FATHOM_TESTS_TINY_TRAINING_H_
+#define FATHOM_TESTS_TINY_TRAINING_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "data/batch.h"
+#include "models/seq2seq.h"
+#include "proto/config_io.h"
+#include "trainer/device_batch.h"
+
+namespace fathom::testing {
+
+inline models::ModelOptions TinyModelOptions() {
+  models::ModelOptions o;
+  o.source_vocab = o.target_vocab = 40;
+  o.encoder_layers = o.decoder_layers = 2;
+  o.d_model = 32;
+  o.heads = 4;
+  o.ffn_dim = 64;
+  o.dropout = 0.0;  // runs compared with each other must draw nothing random
+  o.max_positions = 64;
+  o.embedding_dim = 32;
+  o.init = proto::InitConfig::PRE_LN;
+  o.sharing = proto::ModelConfig::TIE_ALL;
+  return o;
+}
+
+// Batch `step` of rank `rank`: deterministic, with padding, lengths differing by rank.
+inline trainer::DeviceBatch TinyBatch(int rank, int step) {
+  torch::manual_seed(1000 * step + rank);
+  data::Batch b;
+  b.size = 3 + rank;
+  b.source_length = 6 + rank;
+  b.target_length = 5 + 2 * rank;
+  auto fill = [&](std::vector<int32_t>& v, int64_t len, std::vector<int32_t>& lengths) {
+    v.assign(b.size * len, 0);
+    lengths.resize(b.size);
+    for (int64_t r = 0; r < b.size; ++r) {
+      const int64_t real = len - (r % 2);
+      lengths[r] = static_cast<int32_t>(real);
+      for (int64_t t = 0; t < real; ++t) {
+        v[r * len + t] = static_cast<int32_t>(torch::randint(4, 40, {1}).item<int64_t>());
+      }
+    }
+  };
+  std::vector<int32_t> ignored;
+  fill(b.source, b.source_length, b.source_lengths);
+  fill(b.target_output, b.target_length, b.target_lengths);
+  fill(b.target_input, b.target_length, ignored);
+  return trainer::ToDevice(b, torch::kCPU);
+}
+
+inline proto::OptimConfig DefaultAdam() {
+  proto::OptimConfig optim;
+  ResolveDefaults(&optim);
+  return optim;
+}
+
+inline std::vector<torch::Tensor> Snapshot(const std::vector<torch::Tensor>& parameters) {
+  std::vector<torch::Tensor> copies;
+  for (const auto& p : parameters) copies.push_back(p.detach().clone());
+  return copies;
+}
+
+// The largest absolute difference between two parameter lists of the same shapes.
+inline double MaxDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  double max = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    max = std::max(max, (a[i].detach() - b[i].detach()).abs().max().item<double>());
+  }
+  return max;
+}
+
+}  // namespace fathom::testing
+
+#endif  // FATHOM_TESTS_TINY_TRAINING_H_
