@@ -11,8 +11,11 @@
 #include "base/status_macros.h"
 #include "data/encode_pipeline.h"
 #include "data/example_filter.h"
+#include "data/line_reader.h"
 #include "data/relation_writer.h"
 #include "data/reservoir_sampler.h"
+#include "data/shard_format.h"
+#include "data/shard_references.h"
 #include "data/shard_writer.h"
 #include "data/spider_input_encoder.h"
 #include "data/spider_reader.h"
@@ -153,11 +156,17 @@ class Preparer {
     proto::ShardHeader header;
     ASSIGN_OR_RETURN(auto writer, ShardWriter::Create(stage.path(), split.name(), token_bytes));
     ExampleFilter filter(data_.filter(), split.apply_filter());
+    std::unique_ptr<ShardReferenceWriter> references;
+    if (KeepsReferences(split.name())) {
+      references =
+          std::make_unique<ShardReferenceWriter>(ShardReferencesFile(stage.path(), split.name()));
+    }
     if (data_.task() == proto::DataConfig::TEXT_TO_SQL) {
       header.add_input_file(split.spider_json());
       header.add_input_file(data_.spider_tables());
       ASSIGN_OR_RETURN(auto relations, RelationWriter::Create(stage.path(), split.name()));
-      RETURN_IF_ERROR(WriteSpiderSplit(split, filter, *writer, *relations, &header));
+      RETURN_IF_ERROR(
+          WriteSpiderSplit(split, filter, *writer, *relations, references.get(), &header));
       RETURN_IF_ERROR(relations->Finish(&header));
     } else {
       header.add_input_file(split.source());
@@ -166,10 +175,25 @@ class Preparer {
       EncodeOptions encode;
       encode.threads = threads_;
       encode.chunk_pairs = data_.chunk_pairs();
+      // The pipeline hands on token ids only; the raw targets of a split that keeps references
+      // come from a second reader of the target file, in step with the chunks (which arrive in
+      // input order). Those splits are small, so reading them twice costs nothing.
+      std::unique_ptr<LineReader> raw_targets;
+      if (references != nullptr) {
+        ASSIGN_OR_RETURN(raw_targets, LineReader::Open(split.target()));
+      }
+      std::string raw;
       auto sink = [&](const EncodedChunk& chunk) -> absl::Status {
         for (size_t i = 0; i < chunk.source.size(); ++i) {
+          if (raw_targets != nullptr && !raw_targets->Next(&raw)) {
+            RETURN_IF_ERROR(raw_targets->status());
+            return absl::DataLossError(
+                absl::StrCat(split.target(), ": ended after ", raw_targets->line_number(),
+                             " lines while being read again (changed during prepare?)"));
+          }
           if (!filter.Keep(chunk.source[i].size(), chunk.target[i].size())) continue;
           RETURN_IF_ERROR(writer->Add(chunk.source[i], chunk.target[i]));
+          if (references != nullptr) references->Add(raw);
         }
         return absl::OkStatus();
       };
@@ -183,6 +207,7 @@ class Preparer {
     *header.mutable_target_vocab() = target_vocab_->Info(joint_ ? kJointModelFile : kTargetModelFile);
     *header.mutable_filter() = filter.counts();
     RETURN_IF_ERROR(writer->Finish(header));
+    if (references != nullptr) RETURN_IF_ERROR(references->Finish());
 
     SplitReport report;
     report.split = split.name();
@@ -202,9 +227,10 @@ class Preparer {
   // question word, table or column, which the relation ids of relation-aware encoders need. The
   // corpus is small (~8k questions over ~200 schemas, each schema encoded once): one thread
   // takes under a second, so the parallel pipeline is not needed.
+  // `references` (null for train) receives the gold SQL of each kept example.
   absl::Status WriteSpiderSplit(const proto::DataSplit& split, ExampleFilter& filter,
                                 ShardWriter& writer, RelationWriter& relations,
-                                proto::ShardHeader* header) {
+                                ShardReferenceWriter* references, proto::ShardHeader* header) {
     SpiderInputEncoder encoder(*source_vocab_);
     const std::vector<SpiderExample>& examples = spider_splits_.at(split.name());
     std::vector<int> target;
@@ -223,6 +249,7 @@ class Preparer {
       RETURN_IF_ERROR(
           relations.Add(input->num_segments, input->segment_relations, input->piece_segments));
       header->add_db_id(example.db_id);
+      if (references != nullptr) references->Add(example.query);
     }
     return absl::OkStatus();
   }

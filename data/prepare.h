@@ -1,5 +1,7 @@
 // `fathom prepare`: raw corpora -> SentencePiece model(s) + one binary shard per split, all in
-// `data.prepared_dir`, which appears only when everything in it is complete.
+// `data.prepared_dir`, which appears only when everything in it is complete. Splits other than
+// "train" also keep the raw target text of each kept example (SPLIT.ref.txt,
+// data/shard_references.h), the references validation BLEU is scored against.
 #ifndef FATHOM_DATA_PREPARE_H_
 #define FATHOM_DATA_PREPARE_H_
 

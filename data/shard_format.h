@@ -29,6 +29,11 @@ inline constexpr int kRelationRecordAlignment = 8;
 inline std::string ShardHeaderFile(const std::string& dir, const std::string& split) {
   return dir + "/" + split + ".header";
 }
+// Every split but "train": the raw target text of each kept example, one line per example in
+// shard order (data/shard_references.h), so BLEU can be scored against the text itself.
+inline std::string ShardReferencesFile(const std::string& dir, const std::string& split) {
+  return dir + "/" + split + ".ref.txt";
+}
 
 }  // namespace fathom::data
 

@@ -12,7 +12,9 @@ std::vector<std::vector<Hypothesis>> BeamSearch(models::Seq2SeqImpl& model, cons
   model.eval();
   const int64_t B = source.size(0);
   const int64_t K = options.beam;
-  const torch::Tensor source_lengths = source.ne(options.pad).sum(1);
+  // Beam bookkeeping runs on the host; only the model's tensors live on its device.
+  const torch::Device device = source.device();
+  const torch::Tensor source_lengths = source.ne(options.pad).sum(1).to(torch::kCPU);
   // Every beam of a sentence shares its encoding: encode once, repeat K times.
   torch::Tensor memory = model.Encode(source, relations);
   models::DecoderCache cache = model.StartDecoding(memory.repeat_interleave(K, 0), source.repeat_interleave(K, 0));
@@ -37,12 +39,13 @@ std::vector<std::vector<Hypothesis>> BeamSearch(models::Seq2SeqImpl& model, cons
     torch::Tensor input = torch::empty({B * K}, torch::kLong);
     auto in = input.accessor<int64_t, 1>();
     for (int64_t r = 0; r < B * K; ++r) in[r] = prefixes[r].back();
-    torch::Tensor last = model.DecodeStep(input, cache);
+    torch::Tensor last = model.DecodeStep(input.to(device), cache);
     torch::Tensor log_probs = torch::log_softmax(model.Logits(last).to(torch::kFloat), -1);  // [B*K, V]
     const int64_t V = log_probs.size(1);
     log_probs.select(1, options.pad).fill_(minus_inf);
     log_probs.select(1, options.bos).fill_(minus_inf);
-    torch::Tensor beam_scores = torch::from_blob(scores.data(), {B * K, 1}, torch::kFloat);
+    torch::Tensor beam_scores =
+        torch::from_blob(scores.data(), {B * K, 1}, torch::kFloat).to(device);
     torch::Tensor candidates = (beam_scores + log_probs).view({B, K * V});
     // At the length limit only EOS may follow.
     for (int64_t b = 0; b < B; ++b) {
@@ -54,7 +57,8 @@ std::vector<std::vector<Hypothesis>> BeamSearch(models::Seq2SeqImpl& model, cons
     }
     // 2K candidates: up to K may end in EOS and still leave K to continue.
     auto top = candidates.topk(2 * K, 1);
-    torch::Tensor top_scores = std::get<0>(top).contiguous(), top_index = std::get<1>(top).contiguous();
+    torch::Tensor top_scores = std::get<0>(top).to(torch::kCPU).contiguous();
+    torch::Tensor top_index = std::get<1>(top).to(torch::kCPU).contiguous();
     auto top_s = top_scores.accessor<float, 2>();
     auto top_i = top_index.accessor<int64_t, 2>();
     std::vector<std::vector<int64_t>> next_prefixes(B * K);
@@ -99,7 +103,8 @@ std::vector<std::vector<Hypothesis>> BeamSearch(models::Seq2SeqImpl& model, cons
     if (all_done) break;
     prefixes = std::move(next_prefixes);
     scores = std::move(next_scores);
-    cache.Reorder(torch::from_blob(origin.data(), {B * K}, torch::kLong).clone());
+    cache.Reorder(torch::from_blob(origin.data(), {B * K}, torch::kLong)
+                      .to(device, /*non_blocking=*/false, /*copy=*/true));
   }
   std::vector<std::vector<Hypothesis>> out(B);
   for (int64_t b = 0; b < B; ++b) {

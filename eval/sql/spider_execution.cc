@@ -1,0 +1,116 @@
+#include "eval/sql/spider_execution.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
+
+namespace fathom::eval {
+namespace {
+
+bool IsBlank(absl::string_view line) { return absl::StripAsciiWhitespace(line).empty(); }
+
+// The lines of `path` as sql_scoring.cc reads them ('\n'-separated, '\r' dropped); a file with
+// no non-blank line is an error. `what` names the file's role.
+absl::StatusOr<std::vector<std::string>> ReadSqlLines(const std::string& path,
+                                                      absl::string_view what) {
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read ", what, " file ", path, ": ", text.status().message()));
+  }
+  absl::string_view body = *text;
+  absl::ConsumeSuffix(&body, "\n");
+  std::vector<std::string> lines = absl::StrSplit(body, '\n');
+  for (std::string& line : lines) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+  }
+  if (std::all_of(lines.begin(), lines.end(), [](const std::string& l) { return IsBlank(l); })) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " file ", path, " is empty (no queries)"));
+  }
+  return lines;
+}
+
+void Count(ExecutionOutcome outcome, ExecutionScore* score) {
+  ++score->total;
+  switch (outcome) {
+    case ExecutionOutcome::kCorrect:
+      ++score->correct;
+      break;
+    case ExecutionOutcome::kIncorrect:
+      ++score->incorrect;
+      break;
+    case ExecutionOutcome::kPredError:
+      ++score->pred_errors;
+      break;
+    case ExecutionOutcome::kPredTimeout:
+      ++score->pred_timeouts;
+      break;
+    case ExecutionOutcome::kGoldError:
+      ++score->gold_errors;
+      break;
+    case ExecutionOutcome::kGoldTimeout:
+      ++score->gold_timeouts;
+      break;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<const SqliteDatabase*> SpiderDatabases::Get(const std::string& db_id) {
+  std::unique_ptr<SqliteDatabase>& db = open_[db_id];
+  if (db == nullptr) {
+    absl::StatusOr<std::unique_ptr<SqliteDatabase>> opened =
+        SqliteDatabase::OpenFile(absl::StrCat(dir_, "/", db_id, "/", db_id, ".sqlite"));
+    if (!opened.ok()) {
+      open_.erase(db_id);
+      return opened.status();
+    }
+    db = *std::move(opened);
+  }
+  return db.get();
+}
+
+absl::StatusOr<ExecutionScore> ScoreSpiderExecution(const std::string& pred_path,
+                                                    const std::string& gold_path,
+                                                    SpiderDatabases& databases,
+                                                    const ExecutionOptions& options) {
+  ASSIGN_OR_RETURN(std::vector<std::string> preds, ReadSqlLines(pred_path, "predictions"));
+  ASSIGN_OR_RETURN(std::vector<std::string> golds, ReadSqlLines(gold_path, "gold"));
+  while (IsBlank(golds.back())) golds.pop_back();
+  while (preds.size() > golds.size() && IsBlank(preds.back())) preds.pop_back();
+  if (preds.size() != golds.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("predictions file ", pred_path, " has ",
+                                                   preds.size(), " lines but gold file ", gold_path,
+                                                   " has ", golds.size()));
+  }
+  ExecutionScore score;
+  for (size_t i = 0; i < golds.size(); ++i) {
+    const std::string where = absl::StrCat(gold_path, ":", i + 1);
+    const size_t tab = golds[i].rfind('\t');
+    if (tab == std::string::npos)
+      return absl::InvalidArgumentError(absl::StrCat(where, ": expected SQL<TAB>db_id"));
+    const std::string gold(absl::StripAsciiWhitespace(absl::string_view(golds[i]).substr(0, tab)));
+    const std::string db_id(
+        absl::StripAsciiWhitespace(absl::string_view(golds[i]).substr(tab + 1)));
+    if (gold.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": empty gold query"));
+    absl::StatusOr<const SqliteDatabase*> db = databases.Get(db_id);
+    if (!db.ok())
+      return absl::Status(db.status().code(), absl::StrCat(where, ": ", db.status().message()));
+    // The prediction's SQL: what precedes its first tab, as ScoreExecution reads it.
+    const absl::string_view pred_line = preds[i];
+    const std::string pred(absl::StripAsciiWhitespace(pred_line.substr(0, pred_line.find('\t'))));
+    ExecutionMatch match = MatchExecution(**db, pred, gold, options);
+    Count(match.outcome, &score);
+    score.examples.push_back(std::move(match));
+  }
+  score.accuracy = static_cast<double>(score.correct) / score.total;
+  return score;
+}
+
+}  // namespace fathom::eval

@@ -1,0 +1,108 @@
+// BLEU of the validation split during training: each rank beam-searches its share of the split's
+// examples with the model being trained, detokenises with the target SentencePiece model and
+// scores against the raw references `fathom prepare` kept (SPLIT.ref.txt), never text rebuilt
+// from ids. Ranks all-reduce (SUM) their statistics as one int64 tensor and every rank computes
+// the same corpus BLEU, equal to `fathom translate` + `fathom score` (sacreBLEU 13a defaults) on
+// the same checkpoint, since decoding batches are cut as `fathom translate` cuts them.
+//
+// Trainer side, in outline:
+//   Setup:    bleu = ValidationBleu::Create(prepared, *valid, relations, spm,
+//   DecodeOptionsFrom(config))
+//             mine = ExamplesOf(valid_plan)
+//   Validate: t = ToTensor(*bleu->Decode(*model, mine)); comm->AllReduce(t, kSum);
+//             score = bleu->Score(*ValidationBleuStatsFromTensor(t)).score
+// Knows no communicator: the caller reduces.
+#ifndef FATHOM_EVAL_TRANSLATE_VALIDATION_BLEU_H_
+#define FATHOM_EVAL_TRANSLATE_VALIDATION_BLEU_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "data/batch.h"
+#include "data/batcher.h"
+#include "data/relation_store.h"
+#include "data/shard_dataset.h"
+#include "data/vocabulary.h"
+#include "eval/bleu/bleu.h"
+#include "eval/translate/beam_search.h"
+#include "eval/translate/translator.h"
+#include "models/seq2seq.h"
+#include "proto/config.pb.h"
+
+namespace fathom::eval {
+
+struct ValidationDecodeOptions {
+  BeamOptions beam;           // beam 1 is greedy search; special ids come from the split header
+  int64_t max_tokens = 4096;  // source pieces per decoding batch, beams included
+  BleuOptions bleu;           // sacreBLEU's defaults: 13a, mixed case, exp smoothing, order 4
+};
+
+// eval.beam_size, length_penalty, max_len_a, max_len_b; data.batch.max_tokens.
+ValidationDecodeOptions DecodeOptionsFrom(const proto::RunConfig& config);
+
+// One rank's share of the corpus statistics; they add up across ranks.
+struct ValidationBleuStats {
+  BleuStats bleu;
+  int64_t sentences = 0;
+};
+
+// [sentences, hyp_len, ref_len, correct_1..N, total_1..N], int64, 3 + 2N values: the same size
+// on every rank for one BleuOptions, ready for an all-reduce SUM.
+torch::Tensor ToTensor(const ValidationBleuStats& stats, const torch::Device& device = torch::kCPU);
+// The inverse (from any device); an error for a tensor of another dtype, rank or size.
+absl::StatusOr<ValidationBleuStats> ValidationBleuStatsFromTensor(const torch::Tensor& tensor);
+
+// The examples of a rank's batch plans (its share of the split), in plan order.
+std::vector<int64_t> ExamplesOf(const std::vector<data::BatchPlan>& plans);
+
+class ValidationBleu {
+ public:
+  // `dataset` (and `relations`, null unless the split has them) were opened from
+  // `prepared_dir`; both must outlive this object. Loads the target SentencePiece model the
+  // split's header names (its checksum must match) and the split's raw references. Errors name
+  // the file: no references, a count other than the examples', an empty reference (BLEU has
+  // nothing to match; sacreBLEU refuses it too), a model that differs from the header's.
+  static absl::StatusOr<std::unique_ptr<ValidationBleu>> Create(
+      const std::string& prepared_dir, const data::ShardDataset& dataset,
+      const data::RelationStore* relations, const proto::SentencePieceConfig& spm,
+      const ValidationDecodeOptions& options);
+
+  // Decodes `examples` (indices into the split) with `model` on the device its parameters are
+  // on and returns their statistics. No gradients; the model's train/eval mode is restored.
+  // Fills `hypotheses` (detokenised, in the order of `examples`) when not null.
+  absl::StatusOr<ValidationBleuStats> Decode(models::Seq2SeqImpl& model,
+                                             absl::Span<const int64_t> examples,
+                                             std::vector<std::string>* hypotheses = nullptr,
+                                             const Progress& progress = nullptr) const;
+
+  // Corpus BLEU of (summed) statistics, and sacreBLEU's signature of the options.
+  BleuScore Score(const ValidationBleuStats& stats) const {
+    return ToScore(stats.bleu, options_.bleu);
+  }
+  std::string Signature() const { return BleuSignature(options_.bleu, 1); }
+
+  const std::vector<std::string>& references() const { return references_; }
+  const ValidationDecodeOptions& options() const { return options_; }
+
+ private:
+  ValidationBleu(const data::ShardDataset& dataset, const data::RelationStore* relations,
+                 data::Vocabulary target_vocab, std::vector<std::string> references,
+                 const ValidationDecodeOptions& options);
+
+  const data::ShardDataset& dataset_;
+  const data::RelationStore* relations_;
+  data::Vocabulary target_vocab_;
+  std::vector<std::string> references_;
+  ValidationDecodeOptions options_;
+  data::SpecialIds special_;
+};
+
+}  // namespace fathom::eval
+
+#endif  // FATHOM_EVAL_TRANSLATE_VALIDATION_BLEU_H_
