@@ -11,6 +11,8 @@ const std::vector<Subcommand>& Subcommands() {
       TranslateSubcommand(),
       AverageSubcommand(),
       ScoreSubcommand(),
+      SqlEvalSubcommand(),
+      SubmitSubcommand(),
   };
   return *commands;
 }

@@ -11,6 +11,8 @@ Subcommand TrainSubcommand();
 Subcommand TranslateSubcommand();
 Subcommand AverageSubcommand();
 Subcommand ScoreSubcommand();
+Subcommand SqlEvalSubcommand();
+Subcommand SubmitSubcommand();
 
 }  // namespace fathom::launch
 
