@@ -1,5 +1,7 @@
 #include "comm/mpi_watchdog.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,7 +28,6 @@ absl::Status MpiWatchdog::Await(MPI_Request* request, const std::string& operati
   ++sequence_;
   const auto start = Clock::now();
   const double limit = timeout_ == absl::InfiniteDuration() ? -1 : absl::ToDoubleSeconds(timeout_);
-  int spins = 0;
   while (true) {
     int done = 0;
     MPI_Status status;
@@ -35,12 +36,16 @@ absl::Status MpiWatchdog::Await(MPI_Request* request, const std::string& operati
       return absl::InternalError(absl::StrCat(where_, ": ", operation, ": ", call, " failed: ", MpiErrorString(rc)));
     }
     if (done) return absl::OkStatus();
-    // Small collectives finish within microseconds: spin first, then give the cores back to
-    // the compute threads (MPI only progresses inside MPI_Test, so keep calling it).
-    if (++spins > 2000) std::this_thread::sleep_for(std::chrono::microseconds(spins > 20000 ? 500 : 50));
-    if (limit >= 0 && (spins & 63) == 0 && SecondsSince(start) > limit) {
-      DiagnoseAndAbort(operation, SecondsSince(start));
+    // MPI progresses only inside MPI_Test, so keep calling it: flat out for the first
+    // millisecond (small collectives), then yielding to the compute threads (a bucket that
+    // overlaps backward), and after 100 ms, when a peer is plainly busy elsewhere, gently.
+    const double waited = SecondsSince(start);
+    if (waited > 0.1) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    } else if (waited > 1e-3) {
+      sched_yield();
     }
+    if (limit >= 0 && waited > limit) DiagnoseAndAbort(operation, waited);
   }
 }
 
@@ -80,7 +85,7 @@ void MpiWatchdog::DiagnoseAndAbort(const std::string& operation, double waited_s
     heard[status.MPI_SOURCE] = true;
   }
   const std::string missing = Missing(heard, rank_);
-  FLOG(Error) << where_ << ": " << operation << " (collective #" << sequence_ << ") did not finish within "
+  FLOG(Error) << where_ << ": " << operation << " (MPI request #" << sequence_ << ") did not finish within "
               << static_cast<int64_t>(waited_seconds) << " s (distributed.timeout_seconds); "
               << (missing.empty() ? "every other rank is waiting too (a network or MPI failure)"
                                   : absl::StrCat("rank(s) ", missing, " never arrived: dead or stalled"))

@@ -45,7 +45,7 @@ class MpiWatchdog {
   int size_;
   std::string where_;
   absl::Duration timeout_ = absl::InfiniteDuration();
-  int64_t sequence_ = 0;  // collectives awaited so far, for the message
+  int64_t sequence_ = 0;  // MPI requests awaited so far (each chunk of a large one counts)
 };
 
 }  // namespace fathom::comm

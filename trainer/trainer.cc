@@ -52,6 +52,14 @@ models::StatsReducer SumAcross(comm::Communicator* comm) {
   };
 }
 
+// TensorBoard files are for people watching; a failure to write them (a full disk) is worth a
+// warning, never the run, and it is rank 0's alone, so failing would leave the others waiting.
+void WarnIfFailed(const absl::Status& status, bool* warned) {
+  if (status.ok() || *warned) return;
+  *warned = true;
+  FLOG(Warning) << "TensorBoard events: " << status.message() << " (training goes on; further errors not shown)";
+}
+
 std::string FormatDuration(double seconds) {
   const int64_t s = static_cast<int64_t>(seconds);
   return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
@@ -69,8 +77,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const proto::RunConfig&
 
 absl::Status Trainer::Setup(bool resume) {
   stop_signal_ = std::make_unique<StopSignal>();
-  const int timeout = config_.distributed().timeout_seconds();
-  comm_->SetTimeout(timeout > 0 ? absl::Seconds(timeout) : absl::InfiniteDuration());
+  SetCollectiveTimeout(/*long_phase=*/true);  // set-up reads data and checkpoints unevenly
   const std::string& prepared = config_.data().prepared_dir();
   ASSIGN_OR_RETURN(train_, data::ShardDataset::Open(prepared, "train"));
   if (train_->header().has_relations()) {
@@ -154,6 +161,17 @@ absl::Status Trainer::Setup(bool resume) {
              << parameters << " parameters; " << train_->size() << " training examples, "
              << batcher_->batches_per_epoch() << " batches per epoch per rank";
   return absl::OkStatus();
+}
+
+void Trainer::SetCollectiveTimeout(bool long_phase) {
+  const int seconds = config_.distributed().timeout_seconds();
+  if (seconds <= 0) {
+    comm_->SetTimeout(absl::InfiniteDuration());
+    return;
+  }
+  // While rank 0 writes a checkpoint or ranks decode validation sets of uneven difficulty, the
+  // others wait legitimately: those phases get four times the limit of a training step.
+  comm_->SetTimeout(absl::Seconds(long_phase ? 4 * static_cast<int64_t>(seconds) : seconds));
 }
 
 DeviceBatch Trainer::NextBatch() {
@@ -289,7 +307,7 @@ absl::Status Trainer::SaveCheckpoint() {
     best->set_step(step);
     best->set_metric(metric);
   }
-  if (!best_.empty()) state.set_best_metric(best_.front().second);
+  if (has_best_metric_) state.set_best_metric(best_metric_);
   state.set_validations_without_improvement(validations_without_improvement_);
   if (loss_scaler_ != nullptr) {
     state.set_loss_scale(loss_scaler_->scale());
@@ -303,7 +321,11 @@ absl::Status Trainer::SaveCheckpoint() {
   // Rank 0 writes; every rank learns whether it worked, so none waits for a save that failed.
   absl::Status written = absl::OkStatus();
   if (comm_->rank() == 0) {
-    written = checkpoint::WriteCheckpoint(config_.run_dir(), step_, tensors, state);
+    try {
+      written = checkpoint::WriteCheckpoint(config_.run_dir(), step_, tensors, state);
+    } catch (const std::exception& e) {  // copying tensors to the host can throw (CUDA, memory)
+      written = absl::InternalError(absl::StrCat("writing under ", config_.run_dir(), "/checkpoints: ", e.what()));
+    }
     if (written.ok()) {
       // An old checkpoint that cannot be deleted costs disk, not correctness.
       const absl::Status pruned = checkpoint::PruneCheckpoints(config_.run_dir(), config_.checkpoint().keep_last(),
@@ -327,14 +349,36 @@ absl::Status Trainer::SaveCheckpoint() {
 }
 
 absl::Status Trainer::Resume(bool* resumed) {
-  std::vector<std::string> skipped;
-  absl::StatusOr<checkpoint::LoadedCheckpoint> loaded = checkpoint::ReadLatestValid(config_.run_dir(), &skipped);
-  for (const auto& why : skipped) FLOG(Warning) << "skipped checkpoint: " << why;
-  if (absl::IsNotFound(loaded.status())) {
+  // Rank 0 picks the checkpoint and every rank reads that one: ranks that each looked for
+  // themselves could disagree (node-local disks, a file system cache) and one would start fresh
+  // while the others resume, after which their collectives no longer match.
+  std::string choice;  // rank 0: "" for none, "/dir" for a checkpoint, "!message" for an error
+  absl::StatusOr<checkpoint::LoadedCheckpoint> loaded = absl::NotFoundError("not read");
+  if (comm_->rank() == 0) {
+    std::vector<std::string> skipped;
+    loaded = checkpoint::ReadLatestValid(config_.run_dir(), &skipped);
+    for (const auto& why : skipped) FLOG(Warning) << "skipped checkpoint: " << why;
+    if (loaded.ok()) {
+      choice = loaded->dir;
+    } else if (!absl::IsNotFound(loaded.status())) {
+      choice = absl::StrCat("!", loaded.status().message());
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> choices, comm_->AllGatherBytes(choice));
+  choice = choices[0];
+  if (choice.empty()) {
     FLOG(Info) << "no checkpoint in " << config_.run_dir() << "; starting fresh";
     return absl::OkStatus();
   }
+  if (choice[0] == '!') return absl::DataLossError(absl::StrCat("resuming (rank 0 chose): ", choice.substr(1)));
+  if (comm_->rank() != 0) loaded = checkpoint::ReadCheckpoint(choice);
+  // Every rank must have read it before any goes on.
+  torch::Tensor failed = torch::tensor({loaded.ok() ? 0L : 1L});
+  RETURN_IF_ERROR(comm_->AllReduce(failed, comm::ReduceOp::kMax));
   if (!loaded.ok()) return loaded.status();
+  if (failed.item<int64_t>() != 0) {
+    return absl::DataLossError(absl::StrCat("another rank could not read ", choice, " (its log says why)"));
+  }
   checkpoint::NamedTensors model_tensors, optimizer_tensors;
   for (auto& [name, tensor] : loaded->tensors) {
     if (name.rfind("model.", 0) == 0) model_tensors.emplace_back(name, tensor);
@@ -358,6 +402,8 @@ absl::Status Trainer::Resume(bool* resumed) {
     best_steps_.push_back(best.step());
   }
   validations_without_improvement_ = state.validations_without_improvement();
+  has_best_metric_ = state.has_best_metric();
+  best_metric_ = state.best_metric();
   if (loss_scaler_ != nullptr && state.has_loss_scale()) {
     RETURN_IF_ERROR(loss_scaler_->Restore({state.loss_scale(), state.loss_scale_growth_tracker()}));
   }
@@ -417,18 +463,22 @@ absl::Status Trainer::ValidateAndTrack(TrainSummary* summary, bool* save_now, bo
   FLOG(Info) << absl::StrFormat("valid | step %d | nll %.4f | ppl %.2f%s", step_, summary->last_valid_loss,
                                 std::exp(summary->last_valid_loss), bleu_text);
   if (events_ != nullptr) {
-    RETURN_IF_ERROR(events_->AddScalar("valid/nll", summary->last_valid_loss, step_));
-    if (valid_bleu_ != nullptr) RETURN_IF_ERROR(events_->AddScalar("valid/bleu", summary->last_valid_bleu, step_));
+    WarnIfFailed(events_->AddScalar("valid/nll", summary->last_valid_loss, step_), &events_failed_);
+    if (valid_bleu_ != nullptr) {
+      WarnIfFailed(events_->AddScalar("valid/bleu", summary->last_valid_bleu, step_), &events_failed_);
+    }
   }
   // Higher is better for every tracked metric: the loss enters negated.
   const double metric = valid_bleu_ != nullptr ? summary->last_valid_bleu : -summary->last_valid_loss;
   summary->validations.emplace_back(step_, metric);
-  const bool improved = best_.empty() || metric > best_.front().second;
+  const bool improved = !has_best_metric_ || metric > best_metric_;
+  if (improved) best_metric_ = metric;
+  has_best_metric_ = true;
   validations_without_improvement_ = improved ? 0 : validations_without_improvement_ + 1;
   // The best K validations keep their checkpoints; one that enters the top K is saved now.
   const int keep_best = config_.checkpoint().keep_best();
   *save_now = false;
-  if (keep_best > 0 && valid_ != nullptr) {
+  if (keep_best > 0) {
     best_.emplace_back(step_, metric);
     std::stable_sort(best_.begin(), best_.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     if (static_cast<int>(best_.size()) > keep_best) best_.resize(keep_best);
@@ -453,6 +503,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
     return absl::InvalidArgumentError("optim: set max_steps, max_epochs or max_seconds");
   }
   const LrSchedule schedule(optim);
+  SetCollectiveTimeout(/*long_phase=*/false);
   TrainSummary summary;
   const auto start = Clock::now();
   auto window_start = Clock::now();
@@ -495,9 +546,10 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       return absl::InternalError(absl::StrCat(
           "the loss or a gradient is NaN or infinite at step ", step_ + 1,
           " (on at least one rank; the update was not applied); ",
-          "stopping without saving: the last checkpoint",
-          last_saved_step_ >= 0 ? absl::StrCat(" (step ", last_saved_step_, ")") : std::string(),
-          " is intact. Lower optim.lr, set optim.clip_norm, or check the data"));
+          "stopping without saving",
+          last_saved_step_ >= 0 ? absl::StrCat(": the last checkpoint (step ", last_saved_step_, ") is intact")
+                                : std::string(" (no checkpoint was saved before)"),
+          ". Lower optim.lr, set optim.clip_norm, or check the data"));
     }
     if (stats.skipped) {
       // Float16 overflow: routine while the scale finds its level; every rank skipped together.
@@ -524,24 +576,32 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
           step_, batcher_->position().epoch + 1, loss, nll, std::exp(nll), lr, stats.grad_norm,
           loss_scaler_ != nullptr ? loss_scaler_->scale() : 1.0, window_tokens / std::max(seconds, 1e-9), FormatDuration(total), eta);
       if (events_ != nullptr) {
-        RETURN_IF_ERROR(events_->AddScalar("train/loss", loss, step_));
-        RETURN_IF_ERROR(events_->AddScalar("train/nll", nll, step_));
-        RETURN_IF_ERROR(events_->AddScalar("train/lr", lr, step_));
-        RETURN_IF_ERROR(events_->AddScalar("train/grad_norm", stats.grad_norm, step_));
-        if (loss_scaler_ != nullptr) RETURN_IF_ERROR(events_->AddScalar("train/loss_scale", loss_scaler_->scale(), step_));
-        RETURN_IF_ERROR(events_->AddScalar("train/tokens_per_second", window_tokens / std::max(seconds, 1e-9), step_));
-        RETURN_IF_ERROR(events_->Flush());
+        const std::vector<std::pair<const char*, double>> scalars = {
+            {"train/loss", loss},
+            {"train/nll", nll},
+            {"train/lr", lr},
+            {"train/grad_norm", stats.grad_norm},
+            {"train/loss_scale", loss_scaler_ != nullptr ? loss_scaler_->scale() : 1.0},
+            {"train/tokens_per_second", window_tokens / std::max(seconds, 1e-9)}};
+        for (const auto& [tag, value] : scalars) WarnIfFailed(events_->AddScalar(tag, value, step_), &events_failed_);
+        WarnIfFailed(events_->Flush(), &events_failed_);
       }
       window_start = Clock::now();
       window_tokens = 0;
       window_loss = window_nll = 0;
       window_steps = 0;
     }
-    bool save_best = false, out_of_patience = false;
-    if (step_ % eval.valid_every_steps() == 0) RETURN_IF_ERROR(ValidateAndTrack(&summary, &save_best, &out_of_patience));
-    if (save_best || step_ % config_.checkpoint().save_every_steps() == 0) RETURN_IF_ERROR(SaveCheckpoint());
-    if (out_of_patience) continue;  // the check at the top stops
+    const bool validate = step_ % eval.valid_every_steps() == 0;
+    const bool save = step_ % config_.checkpoint().save_every_steps() == 0;
+    if (validate || save) {
+      SetCollectiveTimeout(/*long_phase=*/true);
+      bool save_best = false, out_of_patience = false;  // patience is checked at the top
+      if (validate) RETURN_IF_ERROR(ValidateAndTrack(&summary, &save_best, &out_of_patience));
+      if (save || save_best) RETURN_IF_ERROR(SaveCheckpoint());
+      SetCollectiveTimeout(/*long_phase=*/false);
+    }
   }
+  SetCollectiveTimeout(/*long_phase=*/true);
   if (last_saved_step_ != step_) RETURN_IF_ERROR(SaveCheckpoint());
   summary.steps = step_;
   summary.epochs_started = batcher_->position().epoch + 1;

@@ -69,6 +69,9 @@ class Trainer {
   // clock says the wall-time budget is spent. Every rank gets the same answer.
   absl::Status AgreeOnStop(bool time_up, int* signal, bool* out_of_time);
   void PoisonOneWeight();
+  // distributed.timeout_seconds for training steps; four times that for `long_phase`s (set-up,
+  // saving, validation), where ranks wait for one another legitimately.
+  void SetCollectiveTimeout(bool long_phase);
   // Validates, logs, and updates the best-K list and the patience count. `save_now`: this step
   // entered the best K and needs its checkpoint.
   absl::Status ValidateAndTrack(TrainSummary* summary, bool* save_now, bool* out_of_patience);
@@ -102,6 +105,9 @@ class Trainer {
   std::vector<std::pair<int64_t, double>> best_;  // (step, metric; higher is better), best first
   std::vector<int64_t> best_steps_;               // their steps, kept by checkpoint pruning
   int validations_without_improvement_ = 0;
+  bool has_best_metric_ = false;
+  double best_metric_ = 0;  // best validation metric so far (higher is better)
+  bool events_failed_ = false;
   int64_t nan_step_ = 0;
   int nan_rank_ = -1;
   // Installed from Setup on, so a signal during a long data-dependent pass is not fatal.
