@@ -1,7 +1,9 @@
 #include "launch/command_line.h"
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <iostream>
 #include <map>
 
@@ -10,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "base/logging.h"
 
 namespace fathom::launch {
 namespace {
@@ -40,6 +43,18 @@ std::string FlagName(absl::string_view arg) {
   const size_t eq = arg.find('=');
   if (eq != absl::string_view::npos) arg = arg.substr(0, eq);
   return std::string(arg);
+}
+
+// "--gpus-per-node=2" -> "--gpus_per_node=2": flags are declared with underscores, and the
+// dashed spelling most CLIs (sbatch among them) use is accepted too. Values are left alone.
+std::string WithUnderscores(absl::string_view arg) {
+  std::string out(arg);
+  if (!absl::StartsWith(arg, "--") || arg == "--") return out;
+  const size_t end = std::min(out.find('='), out.size());
+  for (size_t i = 2; i < end; ++i) {
+    if (out[i] == '-') out[i] = '_';
+  }
+  return out;
 }
 
 bool Accepts(const Subcommand& command, const std::string& name) {
@@ -81,8 +96,11 @@ int RunCommandLine(int argc, char** argv) {
   std::vector<char*> rest = {argv[0]};
   std::map<std::string, size_t> merged_at;  // flag -> index in merged_storage
   bool after_double_dash = false;
+  std::vector<std::string> respelled;
+  respelled.reserve(argc);  // rest points into it: no reallocation
   for (int i = 2; i < argc; ++i) {
-    const absl::string_view arg = argv[i];
+    respelled.push_back(after_double_dash ? std::string(argv[i]) : WithUnderscores(argv[i]));
+    const absl::string_view arg = respelled.back();
     if (!after_double_dash) {
       if (arg == "--") after_double_dash = true;
       if (arg == "--help" || arg == "-h" || arg == "--helpfull") {
@@ -114,12 +132,22 @@ int RunCommandLine(int argc, char** argv) {
         continue;
       }
     }
-    rest.push_back(argv[i]);
+    rest.push_back(respelled.back().data());
   }
   for (auto& flag : merged_storage) rest.push_back(flag.data());
   std::vector<char*> positional_raw = absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
   std::vector<std::string> positional(positional_raw.begin() + 1, positional_raw.end());
-  return command->run(positional);
+  try {
+    return command->run(positional);
+  } catch (const std::exception& e) {
+    // LibTorch reports failures (a CUDA out-of-memory, a device error) as exceptions. Say what
+    // and where, then leave at once: unwinding would run destructors that wait for collectives
+    // the other ranks will never join. The launcher sees the exit code and stops the others;
+    // finished checkpoints were written atomically and stay valid.
+    FLOG(Error) << "fathom " << command->name << ": " << e.what();
+    std::fflush(stderr);
+    std::_Exit(kExitError);
+  }
 }
 
 }  // namespace fathom::launch

@@ -15,6 +15,7 @@
 #include "launch/common_flags.h"
 #include "launch/subcommands.h"
 #include "proto/config_io.h"
+#include "trainer/stop_signal.h"
 #include "trainer/trainer.h"
 
 ABSL_FLAG(bool, resume, false, "continue from the newest valid checkpoint in run_dir (a fresh start if none)");
@@ -26,6 +27,9 @@ int RunTrain(const std::vector<std::string>& args) {
   proto::RunConfig loaded;
   if (const int code = LoadConfigFromFlags("train", args, &loaded); code != kExitOk) return code;
   const proto::RunConfig* config = &loaded;
+  // Declared before the communicator so that it outlives it: a SIGTERM while MPI shuts down
+  // (srun ending the step) must not turn a clean exit 75 into death by signal.
+  trainer::StopSignal keep_signal_handlers;
   const std::string path = absl::GetFlag(FLAGS_config);
   const std::string& requested = config->distributed().device();
   const bool cuda = requested == "cuda" || (requested == "auto" && torch::cuda::is_available());

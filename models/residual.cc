@@ -48,9 +48,10 @@ torch::Tensor ResidualImpl::forward(const torch::Tensor& x,
     const torch::Tensor a = scaled.detach().to(torch::kDouble) * keep;
     const torch::Tensor b = f.detach().to(torch::kDouble) * keep;
     const double count = keep.sum().item<double>() * static_cast<double>(x.size(-1));
-    torch::Tensor stats = torch::stack({a.sum(), a.square().sum(), torch::scalar_tensor(count, torch::kDouble),
-                                        b.sum(), b.square().sum(), torch::scalar_tensor(count, torch::kDouble)});
-    if (profile->reduce) profile->reduce(stats);
+    const torch::Tensor n = torch::scalar_tensor(count, a.options());
+    torch::Tensor stats = torch::stack({a.sum(), a.square().sum(), n, b.sum(), b.square().sum(), n});
+    if (profile->reduce) profile->reduce(stats);  // on the model's device: NCCL reduces CUDA tensors
+    stats = stats.cpu();
     const auto s = stats.accessor<double, 1>();
     profile->r = std::sqrt(Variance(s[0], s[1], s[2]) + Variance(s[3], s[4], s[5]));
   }

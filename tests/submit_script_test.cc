@@ -296,6 +296,17 @@ TEST_F(SubmitCommandTest, DryRunPrintsTheScriptAndWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir_.File("run")));
 }
 
+TEST_F(SubmitCommandTest, DashedFlagSpellingsAreAccepted) {
+  // As the issue and sbatch spell them: --gpus-per-node, --dry-run.
+  Result dry = RunFathom(absl::StrCat("submit --dry-run --nodes 2 --gpus-per-node 4 --tasks-per-node=4 --config ",
+                                      Config()));
+  EXPECT_EQ(dry.exit_code, 0) << dry.output;
+  EXPECT_THAT(dry.output, HasSubstr("#SBATCH --nodes=2\n"));
+  EXPECT_THAT(dry.output, HasSubstr("#SBATCH --gres=gpu:4\n"));
+  EXPECT_THAT(dry.output, HasSubstr("#SBATCH --ntasks-per-node=4\n"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("run")));
+}
+
 TEST_F(SubmitCommandTest, MissingSbatchOrDataIsAClearError) {
   Result named = RunFathom(absl::StrCat("submit --sbatch /nonexistent/sbatch --config ", Config()));
   EXPECT_EQ(named.exit_code, 1);
