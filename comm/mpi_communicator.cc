@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <exception>
 #include <cstdint>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "comm/launcher_environment.h"
 #include "comm/mpi_runtime.h"
 #include "comm/mpi_watchdog.h"
 #include "comm/operation_queue.h"
@@ -303,6 +305,10 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateMpiCommunicator() {
   MPI_Comm comm = MPI_COMM_NULL, side = MPI_COMM_NULL;
   Topology topology;
   absl::Status set_up = SetUp(&comm, &side, &topology);
+  if (set_up.ok()) {
+    set_up = CheckAgainstLauncher(ReadLauncherEnvironment([](const char* name) { return std::getenv(name); }),
+                                  topology.rank, topology.size);
+  }
   if (!set_up.ok()) {
     if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
     if (side != MPI_COMM_NULL) MPI_Comm_free(&side);
