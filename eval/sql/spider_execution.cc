@@ -5,36 +5,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "base/file_util.h"
 #include "base/status_macros.h"
+#include "eval/sql/sql_scoring.h"
 
 namespace fathom::eval {
 namespace {
-
-bool IsBlank(absl::string_view line) { return absl::StripAsciiWhitespace(line).empty(); }
-
-// The lines of `path` as sql_scoring.cc reads them ('\n'-separated, '\r' dropped); a file with
-// no non-blank line is an error. `what` names the file's role.
-absl::StatusOr<std::vector<std::string>> ReadSqlLines(const std::string& path,
-                                                      absl::string_view what) {
-  absl::StatusOr<std::string> text = ReadFileToString(path);
-  if (!text.ok()) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read ", what, " file ", path, ": ", text.status().message()));
-  }
-  absl::string_view body = *text;
-  absl::ConsumeSuffix(&body, "\n");
-  std::vector<std::string> lines = absl::StrSplit(body, '\n');
-  for (std::string& line : lines) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-  }
-  if (std::all_of(lines.begin(), lines.end(), [](const std::string& l) { return IsBlank(l); })) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " file ", path, " is empty (no queries)"));
-  }
-  return lines;
-}
 
 void Count(ExecutionOutcome outcome, ExecutionScore* score) {
   ++score->total;
@@ -80,15 +56,8 @@ absl::StatusOr<ExecutionScore> ScoreSpiderExecution(const std::string& pred_path
                                                     const std::string& gold_path,
                                                     SpiderDatabases& databases,
                                                     const ExecutionOptions& options) {
-  ASSIGN_OR_RETURN(std::vector<std::string> preds, ReadSqlLines(pred_path, "predictions"));
-  ASSIGN_OR_RETURN(std::vector<std::string> golds, ReadSqlLines(gold_path, "gold"));
-  while (IsBlank(golds.back())) golds.pop_back();
-  while (preds.size() > golds.size() && IsBlank(preds.back())) preds.pop_back();
-  if (preds.size() != golds.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("predictions file ", pred_path, " has ",
-                                                   preds.size(), " lines but gold file ", gold_path,
-                                                   " has ", golds.size()));
-  }
+  ASSIGN_OR_RETURN(auto files, ReadPairedSqlFiles(pred_path, gold_path));
+  const auto& [preds, golds] = files;
   ExecutionScore score;
   for (size_t i = 0; i < golds.size(); ++i) {
     const std::string where = absl::StrCat(gold_path, ":", i + 1);

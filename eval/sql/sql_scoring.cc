@@ -40,10 +40,14 @@ absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path,
   return lines;
 }
 
-// Both files, read and checked to pair up line for line. Trailing blank lines of the gold file
-// are dropped, and those of the predictions beyond the gold's count; a blank prediction within
-// the count stays, as a prediction that fails.
-absl::StatusOr<std::pair<std::vector<std::string>, std::vector<std::string>>> ReadPairedFiles(
+// The SQL of a line: what precedes the first tab.
+std::string SqlField(absl::string_view line) {
+  return std::string(absl::StripAsciiWhitespace(line.substr(0, line.find('\t'))));
+}
+
+}  // namespace
+
+absl::StatusOr<std::pair<std::vector<std::string>, std::vector<std::string>>> ReadPairedSqlFiles(
     const std::string& pred_path, const std::string& gold_path) {
   ASSIGN_OR_RETURN(std::vector<std::string> preds, ReadLines(pred_path, "predictions"));
   ASSIGN_OR_RETURN(std::vector<std::string> golds, ReadLines(gold_path, "gold"));
@@ -57,17 +61,11 @@ absl::StatusOr<std::pair<std::vector<std::string>, std::vector<std::string>>> Re
   return std::make_pair(std::move(preds), std::move(golds));
 }
 
-// The SQL of a line: what precedes the first tab.
-std::string SqlField(absl::string_view line) {
-  return std::string(absl::StripAsciiWhitespace(line.substr(0, line.find('\t'))));
-}
-
-}  // namespace
 
 absl::StatusOr<ExactMatchScore> ScoreSpiderExactMatch(const std::string& pred_path,
                                                       const std::string& gold_path,
                                                       const std::string& tables_path) {
-  ASSIGN_OR_RETURN(auto files, ReadPairedFiles(pred_path, gold_path));
+  ASSIGN_OR_RETURN(auto files, ReadPairedSqlFiles(pred_path, gold_path));
   const auto& [preds, golds] = files;
   ASSIGN_OR_RETURN(const data::SpiderSchemas schemas, data::LoadSpiderTables(tables_path));
   std::map<std::string, std::unique_ptr<SqlSchema>> indexed;  // built on first use
@@ -121,7 +119,7 @@ absl::StatusOr<ExecutionScore> ScoreExecution(const std::string& pred_path,
                                               const std::string& gold_path,
                                               const SqliteDatabase& database,
                                               const ExecutionOptions& options) {
-  ASSIGN_OR_RETURN(auto files, ReadPairedFiles(pred_path, gold_path));
+  ASSIGN_OR_RETURN(auto files, ReadPairedSqlFiles(pred_path, gold_path));
   const auto& [preds, golds] = files;
   ExecutionScore score;
   for (size_t i = 0; i < golds.size(); ++i) {

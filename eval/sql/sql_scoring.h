@@ -16,6 +16,7 @@
 
 #include <array>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -44,6 +45,12 @@ struct ExactMatchScore {
   std::array<Tally, kNumExactMatchComponents> components{};
   std::vector<ExactMatchResult> examples;  // one per line, in order
 };
+
+// Both files, read and checked to pair up line for line: (predictions, gold). Trailing blank
+// lines of the gold file are dropped, and those of the predictions beyond the gold's count; a
+// blank prediction within the count stays, as a prediction that fails.
+absl::StatusOr<std::pair<std::vector<std::string>, std::vector<std::string>>> ReadPairedSqlFiles(
+    const std::string& pred_path, const std::string& gold_path);
 
 absl::StatusOr<ExactMatchScore> ScoreSpiderExactMatch(const std::string& pred_path,
                                                       const std::string& gold_path,
