@@ -6,7 +6,8 @@ namespace fathom::trainer {
 
 GradReducer::GradReducer(std::vector<torch::Tensor> parameters, comm::Communicator* comm,
                          int64_t bucket_bytes, int64_t first_bucket_bytes)
-    : parameters_(std::move(parameters)), comm_(comm) {
+    : parameters_(std::move(parameters)), comm_(comm), alone_(comm->size() == 1) {
+  if (alone_) return;
   bucket_of_.resize(parameters_.size());
   seen_.assign(parameters_.size(), false);
   int64_t limit = std::min(first_bucket_bytes, bucket_bytes);
@@ -87,6 +88,12 @@ void GradReducer::LaunchReady(bool from_hook) {
 absl::Status GradReducer::Finish() {
   if (!sync_) return absl::OkStatus();
   torch::NoGradGuard no_grad;
+  if (alone_) {
+    for (torch::Tensor& p : parameters_) {
+      if (p.requires_grad() && !p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    }
+    return absl::OkStatus();
+  }
   // Parameters that took no part in this backward contribute their accumulated gradient, or 0.
   for (auto& bucket : buckets_) {
     for (size_t slot = 0; slot < bucket.params.size(); ++slot) {

@@ -29,6 +29,8 @@ class GradReducer {
 
   // Called after backward: launches any bucket not yet launched (parameters that got no
   // gradient contribute zeros), waits for all, and writes the sums into each parameter's .grad.
+  // With one rank there is nothing to sum: no buckets, no hooks, no copies; parameters that got
+  // no gradient get zeros, as they would from the others.
   absl::Status Finish();
 
   int num_buckets() const { return static_cast<int>(buckets_.size()); }
@@ -58,6 +60,7 @@ class GradReducer {
   bool sync_ = true;
   int launched_during_backward_ = 0;
   int last_launched_during_backward_ = 0;
+  bool alone_ = false;  // one rank
 };
 
 }  // namespace fathom::trainer

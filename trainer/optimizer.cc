@@ -1,5 +1,7 @@
 #include "trainer/optimizer.h"
 
+#include "trainer/fused_adam_cpu.h"
+
 #include <cmath>
 
 namespace fathom::trainer {
@@ -25,7 +27,7 @@ void Optimizer::ZeroGrad() {
   }
 }
 
-void Optimizer::Step(double lr) {
+void Optimizer::Step(double lr, double grad_scale) {
   torch::NoGradGuard no_grad;
   ++steps_;
   const double t = static_cast<double>(steps_);
@@ -34,30 +36,45 @@ void Optimizer::Step(double lr) {
   // RAdam (Liu et al. 2020): use the adaptive term only once its variance is tractable.
   const double rho_inf = 2.0 / (1.0 - beta2_) - 1.0;
   const double rho_t = rho_inf - 2.0 * t * std::pow(beta2_, t) / bias2;
-  const bool radam_adaptive = rho_t > 5.0;
+  const bool adaptive = kind_ != proto::OptimConfig::RADAM || rho_t > 5.0;
   double radam_rect = 1.0;
-  if (kind_ == proto::OptimConfig::RADAM && radam_adaptive) {
+  if (kind_ == proto::OptimConfig::RADAM && adaptive) {
     radam_rect = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
   }
+  const bool decoupled = kind_ == proto::OptimConfig::ADAMW;
+  AdamCoefficients c;
+  c.grad_scale = static_cast<float>(grad_scale);
+  c.beta1 = static_cast<float>(beta1_);
+  c.beta2 = static_cast<float>(beta2_);
+  c.l2 = decoupled ? 0.0f : static_cast<float>(weight_decay_);
+  c.decay = decoupled ? static_cast<float>(1.0 - lr * weight_decay_) : 1.0f;
+  c.bias2 = static_cast<float>(bias2);
+  c.eps = static_cast<float>(eps_);
+  c.step = static_cast<float>(lr * (adaptive ? radam_rect : 1.0) / bias1);
+  c.adaptive = adaptive;
   for (size_t i = 0; i < parameters_.size(); ++i) {
     torch::Tensor& p = parameters_[i];
     if (!p.grad().defined()) continue;
+    if (FusedAdamApplies(p, p.grad(), exp_avg_[i], exp_avg_sq_[i])) {
+      FusedAdamCpu(p, p.grad(), exp_avg_[i], exp_avg_sq_[i], c);
+      continue;
+    }
+    // Other devices and dtypes: the same update as LibTorch ops (float32 master arithmetic).
     torch::Tensor grad = p.grad().to(torch::kFloat);
+    if (grad_scale != 1.0) grad = grad * grad_scale;
     torch::Tensor master = p.scalar_type() == torch::kFloat ? p : p.to(torch::kFloat);
-    if (weight_decay_ != 0.0) {
-      if (kind_ == proto::OptimConfig::ADAMW) {
-        master.mul_(1.0 - lr * weight_decay_);  // decoupled
-      } else {
-        grad = grad.add(master, weight_decay_);  // L2, as Adam and RAdam define it
-      }
+    if (decoupled) {
+      if (weight_decay_ != 0.0) master.mul_(c.decay);
+    } else if (weight_decay_ != 0.0) {
+      grad = grad.add(master, weight_decay_);  // L2, as Adam and RAdam define it
     }
     exp_avg_[i].mul_(beta1_).add_(grad, 1.0 - beta1_);
     exp_avg_sq_[i].mul_(beta2_).addcmul_(grad, grad, 1.0 - beta2_);
-    if (kind_ == proto::OptimConfig::RADAM && !radam_adaptive) {
-      master.add_(exp_avg_[i], -lr / bias1);
+    if (!adaptive) {
+      master.add_(exp_avg_[i], -c.step);
     } else {
       torch::Tensor denom = (exp_avg_sq_[i] / bias2).sqrt_().add_(eps_);
-      master.addcdiv_(exp_avg_[i], denom, -lr * radam_rect / bias1);
+      master.addcdiv_(exp_avg_[i], denom, -c.step);
     }
     if (master.data_ptr() != p.data_ptr()) p.copy_(master);
   }

@@ -17,9 +17,10 @@ class Optimizer {
  public:
   Optimizer(std::vector<torch::Tensor> parameters, const proto::OptimConfig& config);
 
-  // One update with learning rate `lr` from the parameters' .grad (already reduced, scaled and
-  // clipped). Parameters without a gradient are skipped.
-  void Step(double lr);
+  // One update with learning rate `lr` from the parameters' .grad (already reduced) multiplied by
+  // `grad_scale` (normalisation by the token count, unscaling, clipping: folded into the update's
+  // one pass instead of passes of their own). Parameters without a gradient are skipped.
+  void Step(double lr, double grad_scale = 1.0);
   void ZeroGrad();
   int64_t steps() const { return steps_; }
 

@@ -109,12 +109,11 @@ absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& mic
     optimizer_->ZeroGrad();
     return stats;
   }
-  for (auto& g : grads) g.div_(divisor);
+  double grad_scale = 1.0 / divisor;
   if (options_.clip_norm > 0 && stats.grad_norm > options_.clip_norm) {
-    const double factor = options_.clip_norm / (stats.grad_norm + 1e-6);
-    for (auto& g : grads) g.mul_(factor);
+    grad_scale *= options_.clip_norm / (stats.grad_norm + 1e-6);
   }
-  optimizer_->Step(lr);
+  optimizer_->Step(lr, grad_scale);
   if (scaler_ != nullptr) RETURN_IF_ERROR(scaler_->Update(/*overflow=*/false));
   return stats;
 }
