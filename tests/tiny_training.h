@@ -1,4 +1,4 @@
-// A tiny deterministic model and batches for the loss-scaling tests (header-only: each test
+// A tiny deterministic model and batches for the step-level training tests (header-only: each test
 // binary that includes it links the trainer anyway).
 #ifndef FATHOM_TESTS_TINY_TRAINING_H_
 #define FATHOM_TESTS_TINY_TRAINING_H_

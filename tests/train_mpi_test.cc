@@ -16,6 +16,7 @@
 #include "models/initialisation.h"
 #include "proto/config_io.h"
 #include "tests/test_util.h"
+#include "tests/tiny_training.h"
 #include "trainer/step_runner.h"
 #include "trainer/trainer.h"
 
@@ -23,44 +24,6 @@ namespace fathom::trainer {
 namespace {
 
 comm::Communicator* g_comm = nullptr;
-
-models::ModelOptions TinyModel() {
-  models::ModelOptions o;
-  o.source_vocab = o.target_vocab = 40;
-  o.encoder_layers = o.decoder_layers = 2;
-  o.d_model = 32;
-  o.heads = 4;
-  o.ffn_dim = 64;
-  o.dropout = 0.0;  // the two runs must draw nothing random
-  o.max_positions = 64;
-  o.embedding_dim = 32;
-  o.init = proto::InitConfig::PRE_LN;
-  o.sharing = proto::ModelConfig::TIE_ALL;
-  return o;
-}
-
-// Rank r's batch for `step`: deterministic, different lengths on each rank.
-data::Batch RandomBatch(int rank, int step) {
-  torch::manual_seed(1000 * step + rank);
-  data::Batch b;
-  b.size = 3 + rank;
-  b.source_length = 6 + rank;
-  b.target_length = 5 + 2 * rank;
-  auto fill = [&](std::vector<int32_t>& v, int64_t len, std::vector<int32_t>& lengths) {
-    v.assign(b.size * len, 0);
-    lengths.resize(b.size);
-    for (int64_t r = 0; r < b.size; ++r) {
-      const int64_t real = len - (r % 2);
-      lengths[r] = static_cast<int32_t>(real);
-      for (int64_t t = 0; t < real; ++t) v[r * len + t] = static_cast<int32_t>(torch::randint(4, 40, {1}).item<int64_t>());
-    }
-  };
-  std::vector<int32_t> ignored;
-  fill(b.source, b.source_length, b.source_lengths);
-  fill(b.target_output, b.target_length, b.target_lengths);
-  fill(b.target_input, b.target_length, ignored);
-  return b;
-}
 
 // Stacks two batches into one, padding to the longer of each.
 DeviceBatch Concatenate(const DeviceBatch& a, const DeviceBatch& b) {
@@ -78,18 +41,12 @@ DeviceBatch Concatenate(const DeviceBatch& a, const DeviceBatch& b) {
   return out;
 }
 
-proto::OptimConfig Adam() {
-  proto::OptimConfig optim;
-  ResolveDefaults(&optim);
-  return optim;
-}
-
 TEST(TrainMpiTest, TwoRanksWithBTokensTrainLikeOneRankWith2BTokens) {
   ASSERT_EQ(g_comm->size(), 2);
-  models::Seq2Seq distributed(TinyModel()), single(TinyModel());
+  models::Seq2Seq distributed(testing::TinyModelOptions()), single(testing::TinyModelOptions());
   models::InitialiseDefault(*distributed, 5);
   models::InitialiseDefault(*single, 5);
-  Optimizer dist_opt(distributed->parameters(), Adam()), single_opt(single->parameters(), Adam());
+  Optimizer dist_opt(distributed->parameters(), testing::DefaultAdam()), single_opt(single->parameters(), testing::DefaultAdam());
   comm::SingleProcessCommunicator alone;
   StepOptions options;
   options.label_smoothing = 0.1;
@@ -99,9 +56,9 @@ TEST(TrainMpiTest, TwoRanksWithBTokensTrainLikeOneRankWith2BTokens) {
   StepRunner single_runner(single, &single_opt, &alone, options);
   EXPECT_GT(dist_runner.reducer().num_buckets(), 2);
   for (int step = 1; step <= 20; ++step) {
-    const DeviceBatch mine = ToDevice(RandomBatch(g_comm->rank(), step), torch::kCPU);
-    const DeviceBatch both = Concatenate(ToDevice(RandomBatch(0, step), torch::kCPU),
-                                         ToDevice(RandomBatch(1, step), torch::kCPU));
+    const DeviceBatch mine = testing::TinyBatch(g_comm->rank(), step);
+    const DeviceBatch both = Concatenate(testing::TinyBatch(0, step),
+                                         testing::TinyBatch(1, step));
     auto a = dist_runner.Update({mine}, 1e-3);
     auto b = single_runner.Update({both}, 1e-3);
     ASSERT_TRUE(a.ok() && b.ok());
@@ -119,20 +76,20 @@ TEST(TrainMpiTest, TwoRanksWithBTokensTrainLikeOneRankWith2BTokens) {
 
 TEST(TrainMpiTest, GradientAccumulationEqualsOneBigBatch) {
   // update_freq 2 on each rank (no communication on the inner step) = both batches at once.
-  models::Seq2Seq accumulated(TinyModel()), single(TinyModel());
+  models::Seq2Seq accumulated(testing::TinyModelOptions()), single(testing::TinyModelOptions());
   models::InitialiseDefault(*accumulated, 6);
   models::InitialiseDefault(*single, 6);
-  Optimizer acc_opt(accumulated->parameters(), Adam()), single_opt(single->parameters(), Adam());
+  Optimizer acc_opt(accumulated->parameters(), testing::DefaultAdam()), single_opt(single->parameters(), testing::DefaultAdam());
   comm::SingleProcessCommunicator alone;
   StepRunner acc_runner(accumulated, &acc_opt, g_comm, StepOptions());
   StepRunner single_runner(single, &single_opt, &alone, StepOptions());
   for (int step = 1; step <= 5; ++step) {
-    std::vector<DeviceBatch> mine = {ToDevice(RandomBatch(2 * g_comm->rank(), step), torch::kCPU),
-                                     ToDevice(RandomBatch(2 * g_comm->rank() + 1, step), torch::kCPU)};
-    DeviceBatch all = Concatenate(Concatenate(ToDevice(RandomBatch(0, step), torch::kCPU),
-                                              ToDevice(RandomBatch(1, step), torch::kCPU)),
-                                  Concatenate(ToDevice(RandomBatch(2, step), torch::kCPU),
-                                              ToDevice(RandomBatch(3, step), torch::kCPU)));
+    std::vector<DeviceBatch> mine = {testing::TinyBatch(2 * g_comm->rank(), step),
+                                     testing::TinyBatch(2 * g_comm->rank() + 1, step)};
+    DeviceBatch all = Concatenate(Concatenate(testing::TinyBatch(0, step),
+                                              testing::TinyBatch(1, step)),
+                                  Concatenate(testing::TinyBatch(2, step),
+                                              testing::TinyBatch(3, step)));
     auto a = acc_runner.Update(mine, 1e-3);
     auto b = single_runner.Update({all}, 1e-3);
     ASSERT_TRUE(a.ok() && b.ok());
