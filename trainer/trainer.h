@@ -99,7 +99,7 @@ class Trainer {
   std::unique_ptr<EventWriter> events_;
   int64_t step_ = 0;
   double seconds_before_ = 0;  // trained before a resume
-  std::chrono::steady_clock::time_point run_start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point run_start_ = std::chrono::steady_clock::now();  // reset by Run()
   std::vector<double> mu_;     // DT-Fixup: encoder and decoder
   int64_t last_saved_step_ = -1;
   std::vector<std::pair<int64_t, double>> best_;  // (step, metric; higher is better), best first
