@@ -22,6 +22,16 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The ranks other than `self` not heard from, as "1, 3"; empty when every rank was.
+std::string Missing(const std::vector<bool>& heard, int self) {
+  std::string missing;
+  for (int r = 0; r < static_cast<int>(heard.size()); ++r) {
+    if (r == self || heard[r]) continue;
+    absl::StrAppend(&missing, missing.empty() ? "" : ", ", r);
+  }
+  return missing;
+}
+
 }  // namespace
 
 absl::Status MpiWatchdog::Await(MPI_Request* request, const std::string& operation, const char* call) {
@@ -47,15 +57,6 @@ absl::Status MpiWatchdog::Await(MPI_Request* request, const std::string& operati
     }
     if (limit >= 0 && waited > limit) DiagnoseAndAbort(operation, waited);
   }
-}
-
-std::string MpiWatchdog::Missing(const std::vector<bool>& heard, int self) {
-  std::string missing;
-  for (int r = 0; r < static_cast<int>(heard.size()); ++r) {
-    if (r == self || heard[r]) continue;
-    absl::StrAppend(&missing, missing.empty() ? "" : ", ", r);
-  }
-  return missing;
 }
 
 void MpiWatchdog::DiagnoseAndAbort(const std::string& operation, double waited_seconds) {

@@ -33,10 +33,6 @@ class MpiWatchdog {
   // sum)"). Returns its MPI error, if any, as a Status; never returns when the deadline passes.
   absl::Status Await(MPI_Request* request, const std::string& operation, const char* call);
 
-  // The ranks other than this one that did not report being stuck, as "1, 3"; empty when every
-  // rank did. Exposed for the test of the diagnosis.
-  static std::string Missing(const std::vector<bool>& heard, int self);
-
  private:
   [[noreturn]] void DiagnoseAndAbort(const std::string& operation, double waited_seconds);
 

@@ -44,8 +44,6 @@ StopSignal::~StopSignal() {
 
 int StopSignal::received() const { return g_received.load(); }
 
-void StopSignal::Raise(int signal_number) { RecordSignal(signal_number); }
-
 const char* SignalName(int signal_number) {
   switch (signal_number) {
     case SIGTERM:

@@ -19,9 +19,6 @@ class StopSignal {
 
   // The first signal received (SIGTERM or SIGUSR1), or 0 when none has come.
   int received() const;
-
-  // For tests: behave as if `signal_number` had arrived.
-  void Raise(int signal_number);
 };
 
 // "SIGTERM", "SIGUSR1", "SIGINT", or "a signal".

@@ -163,6 +163,12 @@ absl::Status Trainer::Setup(bool resume) {
   return absl::OkStatus();
 }
 
+std::vector<int64_t> Trainer::BestSteps() const {
+  std::vector<int64_t> steps;
+  for (const auto& [step, metric] : best_) steps.push_back(step);
+  return steps;
+}
+
 void Trainer::SetCollectiveTimeout(bool long_phase) {
   const int seconds = config_.distributed().timeout_seconds();
   if (seconds <= 0) {
@@ -307,7 +313,7 @@ absl::Status Trainer::SaveCheckpoint() {
     best->set_step(step);
     best->set_metric(metric);
   }
-  if (has_best_metric_) state.set_best_metric(best_metric_);
+  if (best_metric_.has_value()) state.set_best_metric(*best_metric_);
   state.set_validations_without_improvement(validations_without_improvement_);
   if (loss_scaler_ != nullptr) {
     state.set_loss_scale(loss_scaler_->scale());
@@ -329,7 +335,7 @@ absl::Status Trainer::SaveCheckpoint() {
     if (written.ok()) {
       // An old checkpoint that cannot be deleted costs disk, not correctness.
       const absl::Status pruned = checkpoint::PruneCheckpoints(config_.run_dir(), config_.checkpoint().keep_last(),
-                                                               best_steps_);
+                                                               BestSteps());
       if (!pruned.ok()) FLOG(Warning) << "pruning old checkpoints: " << pruned.message();
     }
   }
@@ -396,14 +402,10 @@ absl::Status Trainer::Resume(bool* resumed) {
   seconds_before_ = state.wall_clock_seconds();
   mu_.assign(state.dt_fixup_mu().begin(), state.dt_fixup_mu().end());
   best_.clear();
-  best_steps_.clear();
-  for (const proto::BestCheckpoint& best : state.best()) {
-    best_.emplace_back(best.step(), best.metric());
-    best_steps_.push_back(best.step());
-  }
+  for (const proto::BestCheckpoint& best : state.best()) best_.emplace_back(best.step(), best.metric());
   validations_without_improvement_ = state.validations_without_improvement();
-  has_best_metric_ = state.has_best_metric();
-  best_metric_ = state.best_metric();
+  best_metric_.reset();
+  if (state.has_best_metric()) best_metric_ = state.best_metric();
   if (loss_scaler_ != nullptr && state.has_loss_scale()) {
     RETURN_IF_ERROR(loss_scaler_->Restore({state.loss_scale(), state.loss_scale_growth_tracker()}));
   }
@@ -471,9 +473,8 @@ absl::Status Trainer::ValidateAndTrack(TrainSummary* summary, bool* save_now, bo
   // Higher is better for every tracked metric: the loss enters negated.
   const double metric = valid_bleu_ != nullptr ? summary->last_valid_bleu : -summary->last_valid_loss;
   summary->validations.emplace_back(step_, metric);
-  const bool improved = !has_best_metric_ || metric > best_metric_;
+  const bool improved = !best_metric_.has_value() || metric > *best_metric_;
   if (improved) best_metric_ = metric;
-  has_best_metric_ = true;
   validations_without_improvement_ = improved ? 0 : validations_without_improvement_ + 1;
   // The best K validations keep their checkpoints; one that enters the top K is saved now.
   const int keep_best = config_.checkpoint().keep_best();
@@ -482,9 +483,7 @@ absl::Status Trainer::ValidateAndTrack(TrainSummary* summary, bool* save_now, bo
     best_.emplace_back(step_, metric);
     std::stable_sort(best_.begin(), best_.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     if (static_cast<int>(best_.size()) > keep_best) best_.resize(keep_best);
-    best_steps_.clear();
     for (const auto& [step, value] : best_) {
-      best_steps_.push_back(step);
       if (step == step_) *save_now = true;
     }
   }

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,6 +73,8 @@ class Trainer {
   // distributed.timeout_seconds for training steps; four times that for `long_phase`s (set-up,
   // saving, validation), where ranks wait for one another legitimately.
   void SetCollectiveTimeout(bool long_phase);
+  // The steps of best_, whose checkpoints pruning keeps.
+  std::vector<int64_t> BestSteps() const;
   // Validates, logs, and updates the best-K list and the patience count. `save_now`: this step
   // entered the best K and needs its checkpoint.
   absl::Status ValidateAndTrack(TrainSummary* summary, bool* save_now, bool* out_of_patience);
@@ -103,10 +106,8 @@ class Trainer {
   std::vector<double> mu_;     // DT-Fixup: encoder and decoder
   int64_t last_saved_step_ = -1;
   std::vector<std::pair<int64_t, double>> best_;  // (step, metric; higher is better), best first
-  std::vector<int64_t> best_steps_;               // their steps, kept by checkpoint pruning
   int validations_without_improvement_ = 0;
-  bool has_best_metric_ = false;
-  double best_metric_ = 0;  // best validation metric so far (higher is better)
+  std::optional<double> best_metric_;  // best validation metric so far (higher is better)
   bool events_failed_ = false;
   int64_t nan_step_ = 0;
   int nan_rank_ = -1;
