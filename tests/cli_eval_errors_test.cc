@@ -19,24 +19,9 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using Result = testing::CommandResult;
+using testing::RunFathom;
 namespace fs = std::filesystem;
-
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
-
-Result RunFathom(const std::string& args) {
-  const std::string command = absl::StrCat(testing::FathomBinary(), " ", args, " 2>&1");
-  FILE* pipe = ::popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
 
 // A real run: Multi30k slice, 2 training steps of a small model, one checkpoint.
 class EvalErrorsTest : public ::testing::Test {

@@ -23,27 +23,10 @@ namespace fathom::launch {
 namespace {
 
 using ::testing::HasSubstr;
+using Result = testing::CommandResult;
+using testing::RunFathom;
+using testing::RunShell;
 using ::testing::Not;
-
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
-
-Result RunShell(const std::string& command) {
-  FILE* pipe = ::popen(absl::StrCat(command, " 2>&1").c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-Result RunFathom(const std::string& args) {
-  return RunShell(absl::StrCat(testing::FathomBinary(), " ", args));
-}
 
 const std::vector<std::string>& NastyStrings() {
   static const auto* strings = new std::vector<std::string>{

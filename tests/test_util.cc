@@ -1,8 +1,10 @@
 #include "tests/test_util.h"
 
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <zlib.h>
 
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -74,6 +76,18 @@ std::string FathomBinary() {
   if (env != nullptr) return env;
   return FATHOM_DEFAULT_BINARY;
 }
+
+CommandResult RunShell(const std::string& command) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+CommandResult RunFathom(const std::string& args) { return RunShell(FathomBinary() + " " + args); }
 
 void ReportOnlyOnRankZero(int rank) {
   if (rank == 0) return;

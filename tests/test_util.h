@@ -32,6 +32,16 @@ std::string SourceDir();
 // The fathom binary built alongside the tests.
 std::string FathomBinary();
 
+// Exit code (-1 when killed by a signal) and everything printed on stdout and stderr.
+struct CommandResult {
+  int exit_code;
+  std::string output;
+};
+// Runs `command` through /bin/sh.
+CommandResult RunShell(const std::string& command);
+// Runs the fathom binary with `args` (shell syntax).
+CommandResult RunFathom(const std::string& args);
+
 // In a multi-rank test only rank 0 prints GoogleTest's report, so ctest's log reads like one
 // test; every rank still runs and asserts.
 void ReportOnlyOnRankZero(int rank);
