@@ -21,7 +21,8 @@ StepRunner::StepRunner(models::Seq2Seq model, Optimizer* optimizer, comm::Commun
   reducer_ = std::make_unique<GradReducer>(optimizer_->parameters(), comm_, options_.bucket_bytes);
 }
 
-absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& micro_batches, double lr) {
+absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& micro_batches, double lr,
+                                             StopVote vote) {
   if (options_.bf16_autocast && options_.fp16_autocast) {
     return absl::InvalidArgumentError("StepRunner: bf16_autocast and fp16_autocast are exclusive");
   }
@@ -32,8 +33,11 @@ absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& mic
   optimizer_->ZeroGrad();
   const int64_t pad = model_->options().pad_id;
   const double scale = scaler_ != nullptr ? scaler_->scale() : 1.0;
-  // loss, nll, target tokens, source tokens, and ranks whose gradients are not finite.
-  torch::Tensor sums = torch::zeros({5}, torch::kDouble);
+  // loss, nll, target tokens, source tokens, ranks whose gradients are not finite, ranks
+  // signalled, ranks out of time.
+  torch::Tensor sums = torch::zeros({7}, torch::kDouble);
+  sums[5] = vote.signalled ? 1.0 : 0.0;
+  sums[6] = vote.out_of_time ? 1.0 : 0.0;
   for (size_t m = 0; m < micro_batches.size(); ++m) {
     const DeviceBatch& batch = micro_batches[m];
     const torch::DeviceType device = batch.source.device().type();
@@ -90,6 +94,8 @@ absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& mic
   StepStats stats;
   stats.loss_scale = scale;
   const auto s = sums.accessor<double, 1>();
+  stats.ranks_signalled = static_cast<int>(s[5]);
+  stats.out_of_time = s[6] > 0;
   stats.target_tokens = static_cast<int64_t>(s[2]);
   stats.source_tokens = static_cast<int64_t>(s[3]);
   const double tokens = std::max(1.0, s[2]);

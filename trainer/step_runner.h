@@ -32,6 +32,13 @@ struct StepOptions {
   int64_t bucket_bytes = 25 << 20;
 };
 
+// This rank's say in whether training stops after this update. It rides on the update's own
+// reduction, so stopping costs no collective of its own.
+struct StopVote {
+  bool signalled = false;    // this rank received SIGTERM or SIGUSR1
+  bool out_of_time = false;  // this rank's clock says the wall-time budget is spent
+};
+
 struct StepStats {
   double loss = 0;        // per target token, over all ranks
   double nll = 0;         // per target token
@@ -45,6 +52,8 @@ struct StepStats {
   // in float16 training; the scale has backed off and training goes on).
   bool skipped = false;
   double loss_scale = 1;  // the factor this update's loss was multiplied by
+  int ranks_signalled = 0;   // ranks whose StopVote said signalled
+  bool out_of_time = false;  // some rank's StopVote said out_of_time
 };
 
 class StepRunner {
@@ -58,7 +67,7 @@ class StepRunner {
   // reduced over the ranks, so every rank makes the same decision to apply or skip. Errors:
   // communication failures, fp16 autocast on a CPU batch, and a LossScaler overflowing at its
   // minimum scale.
-  absl::StatusOr<StepStats> Update(const std::vector<DeviceBatch>& micro_batches, double lr);
+  absl::StatusOr<StepStats> Update(const std::vector<DeviceBatch>& micro_batches, double lr, StopVote vote = {});
 
   const GradReducer& reducer() const { return *reducer_; }
 

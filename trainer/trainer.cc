@@ -426,25 +426,26 @@ absl::Status Trainer::Resume(bool* resumed) {
   return absl::OkStatus();
 }
 
-absl::Status Trainer::AgreeOnStop(bool time_up, int* signal, bool* out_of_time) {
-  const int local_signal = stop_signal_->received();
-  // Rank 0's clock alone decides the wall-time stop, so ranks never disagree about it.
-  torch::Tensor flags = torch::tensor({static_cast<int64_t>(local_signal != 0),
-                                       static_cast<int64_t>(comm_->rank() == 0 && time_up)});
-  RETURN_IF_ERROR(comm_->AllReduce(flags, comm::ReduceOp::kMax));
-  *out_of_time = flags[1].item<int64_t>() != 0;
-  *signal = 0;
-  if (flags[0].item<int64_t>() == 0) return absl::OkStatus();
-  // Rare: learn which ranks were signalled, for the log.
-  ASSIGN_OR_RETURN(std::vector<int64_t> signals, comm_->AllGather(static_cast<int64_t>(local_signal)));
-  std::string who;
-  for (int r = 0; r < static_cast<int>(signals.size()); ++r) {
-    if (signals[r] == 0) continue;
-    if (*signal == 0) *signal = static_cast<int>(signals[r]);
-    absl::StrAppend(&who, who.empty() ? "" : ", ", "rank ", r, " (", SignalName(static_cast<int>(signals[r])), ")");
+absl::StatusOr<bool> Trainer::StopAfterThisStep(const StepStats& stats, TrainSummary* summary) {
+  if (stats.ranks_signalled > 0) {
+    // Rare: learn which ranks were signalled, for the log.
+    ASSIGN_OR_RETURN(std::vector<int64_t> signals,
+                     comm_->AllGather(static_cast<int64_t>(stop_signal_->received())));
+    std::string who;
+    for (int r = 0; r < static_cast<int>(signals.size()); ++r) {
+      if (signals[r] == 0) continue;
+      if (summary->stop_signal == 0) summary->stop_signal = static_cast<int>(signals[r]);
+      absl::StrAppend(&who, who.empty() ? "" : ", ", "rank ", r, " (", SignalName(static_cast<int>(signals[r])), ")");
+    }
+    FLOG(Warning) << "stop requested by " << who << "; all ranks stop after step " << step_;
+    summary->stop_reason = "signal";
+    return true;
   }
-  FLOG(Warning) << "stop requested by " << who << "; all ranks stop after step " << step_;
-  return absl::OkStatus();
+  if (stats.out_of_time) {
+    summary->stop_reason = "max_seconds";
+    return true;
+  }
+  return false;
 }
 
 void Trainer::PoisonOneWeight() {
@@ -526,23 +527,18 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       summary.stop_reason = "max_epochs";
       break;
     }
+    // Whether to stop after this update travels in the update's own reduction; rank 0's clock
+    // alone decides the wall-time stop, so ranks never disagree about it.
     const double elapsed = seconds_before_ + SecondsSince(start);
-    bool out_of_time = false;
-    RETURN_IF_ERROR(AgreeOnStop(optim.max_seconds() > 0 && elapsed >= static_cast<double>(optim.max_seconds()),
-                                &summary.stop_signal, &out_of_time));
-    if (summary.stop_signal != 0) {
-      summary.stop_reason = "signal";
-      break;
-    }
-    if (out_of_time) {
-      summary.stop_reason = "max_seconds";
-      break;
-    }
+    StopVote vote;
+    vote.signalled = stop_signal_->received() != 0;
+    vote.out_of_time =
+        comm_->rank() == 0 && optim.max_seconds() > 0 && elapsed >= static_cast<double>(optim.max_seconds());
     std::vector<DeviceBatch> micro;
     for (int m = 0; m < optim.update_freq(); ++m) micro.push_back(NextBatch());
     if (step_ + 1 == nan_step_ && comm_->rank() == nan_rank_) PoisonOneWeight();
     const double lr = schedule.At(step_ + 1);
-    ASSIGN_OR_RETURN(StepStats stats, runner_->Update(micro, lr));
+    ASSIGN_OR_RETURN(StepStats stats, runner_->Update(micro, lr, vote));
     if (!stats.finite) {
       // StepRunner reduced the verdict, so every rank stops here, at the same step.
       return absl::InternalError(absl::StrCat(
@@ -557,6 +553,8 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       // Float16 overflow: routine while the scale finds its level; every rank skipped together.
       FLOG(Info) << "step " << step_ + 1 << ": float16 gradients overflowed at loss scale " << stats.loss_scale
                  << "; update skipped, scale now " << loss_scaler_->scale();
+      ASSIGN_OR_RETURN(const bool stop, StopAfterThisStep(stats, &summary));
+      if (stop) break;
       continue;
     }
     ++step_;
@@ -602,6 +600,8 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       if (save || save_best) RETURN_IF_ERROR(SaveCheckpoint());
       SetCollectiveTimeout(/*long_phase=*/false);
     }
+    ASSIGN_OR_RETURN(const bool stop, StopAfterThisStep(stats, &summary));
+    if (stop) break;
   }
   SetCollectiveTimeout(/*long_phase=*/true);
   if (last_saved_step_ != step_) RETURN_IF_ERROR(SaveCheckpoint());

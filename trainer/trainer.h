@@ -66,9 +66,10 @@ class Trainer {
   absl::Status RunDtFixupPass();
   absl::Status Resume(bool* resumed);
   absl::Status SaveCheckpoint();
-  // One collective per update: whether any rank received a stop signal, and whether rank 0's
-  // clock says the wall-time budget is spent. Every rank gets the same answer.
-  absl::Status AgreeOnStop(bool time_up, int* signal, bool* out_of_time);
+  // Whether the update just run (its reduced StopVotes in `stats`) ends training: a signal on
+  // any rank (the ranks signalled are named in the log) or rank 0's wall-time budget. Sets the
+  // summary's stop reason; every rank gets the same answer.
+  absl::StatusOr<bool> StopAfterThisStep(const StepStats& stats, TrainSummary* summary);
   void PoisonOneWeight();
   // distributed.timeout_seconds for training steps; four times that for `long_phase`s (set-up,
   // saving, validation), where ranks wait for one another legitimately.
