@@ -128,8 +128,12 @@ class Job {
   bool finished_ = false;
 };
 
-bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0 && !ReadFile(absl::StrCat("/proc/", pid, "/stat")).empty() &&
-                               ReadFile(absl::StrCat("/proc/", pid, "/stat")).find(") Z") == std::string::npos; }
+// Running, and not a zombie waiting for its parent to reap it.
+bool Alive(pid_t pid) {
+  if (pid <= 0) return false;
+  const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  return !stat.empty() && stat.find(") Z") == std::string::npos;
+}
 
 // "step N | ... | loss X |" of a train.log, by step.
 std::map<int, std::string> LossesByStep(const std::string& log) {
