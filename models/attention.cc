@@ -2,6 +2,8 @@
 #include "models/dropout.h"
 
 #include <cmath>
+#include <limits>
+#include <vector>
 
 namespace fathom::models {
 
@@ -29,17 +31,55 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& query,
 }
 
 std::pair<torch::Tensor, torch::Tensor> MultiHeadAttentionImpl::ProjectKeyValue(const torch::Tensor& memory) {
-  const int64_t B = memory.size(0), S = memory.size(1);
-  return {k_proj(memory).view({B, S, heads_, d_head_}).transpose(1, 2),
-          v_proj(memory).view({B, S, heads_, d_head_}).transpose(1, 2)};
+  return {SplitHeads(k_proj(memory)), SplitHeads(v_proj(memory))};
 }
 
 torch::Tensor MultiHeadAttentionImpl::Attend(const torch::Tensor& query, const torch::Tensor& k,
                                              const torch::Tensor& v, const torch::Tensor& key_padding,
                                              bool causal, const torch::Tensor& relations) {
-  const int64_t B = query.size(0), T = query.size(1), S = k.size(2);
-  // [B, H, T, d_head]
-  torch::Tensor q = q_proj(query).view({B, T, heads_, d_head_}).transpose(1, 2);
+  return out_proj(Context(SplitHeads(q_proj(query)), k, v, key_padding, causal, relations));
+}
+
+torch::Tensor MultiHeadAttentionImpl::SelfAttend(const torch::Tensor& x, const TokenPacking& packing,
+                                                 bool causal, const torch::Tensor& relations) {
+  const int64_t d = heads_ * d_head_;
+  torch::Tensor qkv = packing.Unpack(ProjectTogether(x, {q_proj, k_proj, v_proj}));  // [B, T, 3d]
+  torch::Tensor context = Context(SplitHeads(qkv.narrow(-1, 0, d)), SplitHeads(qkv.narrow(-1, d, d)),
+                                  SplitHeads(qkv.narrow(-1, 2 * d, d)), packing.padding(), causal, relations);
+  return out_proj(packing.Pack(context));
+}
+
+torch::Tensor MultiHeadAttentionImpl::CrossAttend(const torch::Tensor& query, const TokenPacking& query_packing,
+                                                  const torch::Tensor& memory,
+                                                  const TokenPacking& memory_packing) {
+  const int64_t d = heads_ * d_head_;
+  torch::Tensor kv = memory_packing.Unpack(ProjectTogether(memory, {k_proj, v_proj}));  // [B, S, 2d]
+  torch::Tensor context = Context(SplitHeads(query_packing.Unpack(q_proj(query))), SplitHeads(kv.narrow(-1, 0, d)),
+                                  SplitHeads(kv.narrow(-1, d, d)), memory_packing.padding(), false, {});
+  return out_proj(query_packing.Pack(context));
+}
+
+torch::Tensor MultiHeadAttentionImpl::ProjectTogether(const torch::Tensor& x,
+                                                      std::initializer_list<torch::nn::Linear> projections) {
+  // Concatenating the (small) weights costs far less than the separate, narrower matrix
+  // multiplies it saves; autograd splits the gradient back into each parameter.
+  std::vector<torch::Tensor> weights, biases;
+  for (const auto& projection : projections) {
+    weights.push_back(projection->weight);
+    biases.push_back(projection->bias.defined() ? projection->bias
+                                                : torch::zeros({projection->weight.size(0)}, projection->weight.options()));
+  }
+  return torch::linear(x, torch::cat(weights), torch::cat(biases));
+}
+
+torch::Tensor MultiHeadAttentionImpl::SplitHeads(const torch::Tensor& x) const {
+  return x.view({x.size(0), x.size(1), heads_, d_head_}).transpose(1, 2);
+}
+
+torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tensor& k, const torch::Tensor& v,
+                                              const torch::Tensor& key_padding, bool causal,
+                                              const torch::Tensor& relations) {
+  const int64_t B = q.size(0), T = q.size(2), S = k.size(2);
   const bool relational = relation_k.defined() && relations.defined();
   const double p = is_training() ? dropout_ : 0.0;
 
@@ -50,7 +90,7 @@ torch::Tensor MultiHeadAttentionImpl::Attend(const torch::Tensor& query, const t
     torch::Tensor mask;
     if (key_padding.defined()) mask = key_padding.logical_not().view({B, 1, 1, S});
     if (causal) {
-      auto allowed = torch::ones({T, S}, query.options().dtype(torch::kBool)).tril(S - T);
+      auto allowed = torch::ones({T, S}, q.options().dtype(torch::kBool)).tril(S - T);
       mask = mask.defined() ? mask.logical_and(allowed) : allowed;
     }
     context = at::scaled_dot_product_attention(q, k, v, mask, p, false);
@@ -82,7 +122,7 @@ torch::Tensor MultiHeadAttentionImpl::Attend(const torch::Tensor& query, const t
     const float minus_inf = -std::numeric_limits<float>::infinity();
     if (key_padding.defined()) scores.masked_fill_(key_padding.view({B, 1, 1, S}), minus_inf);
     if (causal) {
-      auto future = torch::ones({T, S}, query.options().dtype(torch::kBool)).triu(S - T + 1);
+      auto future = torch::ones({T, S}, q.options().dtype(torch::kBool)).triu(S - T + 1);
       scores.masked_fill_(future, minus_inf);
     }
     torch::Tensor weights = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
@@ -96,7 +136,7 @@ torch::Tensor MultiHeadAttentionImpl::Attend(const torch::Tensor& query, const t
       context = context + torch::matmul(per_relation, relation_v);
     }
   }
-  return out_proj(context.transpose(1, 2).reshape({B, T, heads_ * d_head_}));
+  return context.transpose(1, 2).reshape({B, T, heads_ * d_head_});
 }
 
 }  // namespace fathom::models

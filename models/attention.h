@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include "models/token_packing.h"
+
 namespace fathom::models {
 
 class MultiHeadAttentionImpl : public torch::nn::Module {
@@ -12,8 +14,9 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   // num_relations > 0 adds relation key/value embeddings of width d_model / heads.
   MultiHeadAttentionImpl(int64_t d_model, int64_t heads, double dropout, int64_t num_relations = 0);
 
-  // query [B, T, d], memory [B, S, d]. key_padding [B, S] bool, true at padding (may be
-  // undefined). causal: position i sees j <= i. relations [B, T, S] int64 ids (relation-aware only).
+  // Padded layout. query [B, T, d], memory [B, S, d]. key_padding [B, S] bool, true at padding
+  // (may be undefined). causal: position i sees j <= i. relations [B, T, S] int64 ids
+  // (relation-aware only).
   torch::Tensor forward(const torch::Tensor& query, const torch::Tensor& memory,
                         const torch::Tensor& key_padding, bool causal,
                         const torch::Tensor& relations = {});
@@ -24,11 +27,28 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   torch::Tensor Attend(const torch::Tensor& query, const torch::Tensor& k, const torch::Tensor& v,
                        const torch::Tensor& key_padding, bool causal, const torch::Tensor& relations = {});
 
+  // Packed layout (TokenPacking): rows [N, d] of the real positions in, rows [N, d] out. The
+  // projections see only real rows; self-attention projects Q, K and V in one matrix multiply,
+  // cross-attention K and V.
+  torch::Tensor SelfAttend(const torch::Tensor& x, const TokenPacking& packing, bool causal,
+                           const torch::Tensor& relations = {});
+  torch::Tensor CrossAttend(const torch::Tensor& query, const TokenPacking& query_packing,
+                            const torch::Tensor& memory, const TokenPacking& memory_packing);
+
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
   torch::Tensor relation_k, relation_v;  // [R, d_head]; undefined when not relation-aware
   int64_t heads() const { return heads_; }
 
  private:
+  // [B, T, d] -> [B, H, T, d_head]
+  torch::Tensor SplitHeads(const torch::Tensor& x) const;
+  // q, k, v [B, H, *, d_head], q not yet scaled. Returns the heads' context merged, [B, T, d],
+  // before out_proj.
+  torch::Tensor Context(torch::Tensor q, const torch::Tensor& k, const torch::Tensor& v,
+                        const torch::Tensor& key_padding, bool causal, const torch::Tensor& relations);
+  // x [N, d] through the given projections at once: [N, d * projections.size()].
+  torch::Tensor ProjectTogether(const torch::Tensor& x, std::initializer_list<torch::nn::Linear> projections);
+
   int64_t heads_;
   int64_t d_head_;
   double dropout_;

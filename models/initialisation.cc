@@ -182,10 +182,8 @@ AdminOmegas ProfileAdmin(Seq2SeqImpl& model, const torch::Tensor& source,
   const bool was_training = model.is_training();
   model.train();
   AdminProfile encoder_profile;
-  encoder_profile.keep = source.ne(model.options().pad_id).unsqueeze(-1).to(torch::kFloat);
   encoder_profile.reduce = reduce;
   AdminProfile decoder_profile;
-  decoder_profile.keep = target_input.ne(model.options().pad_id).unsqueeze(-1).to(torch::kFloat);
   decoder_profile.reduce = reduce;
   {
     torch::NoGradGuard no_grad;

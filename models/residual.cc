@@ -44,10 +44,10 @@ torch::Tensor ResidualImpl::forward(const torch::Tensor& x,
   torch::Tensor scaled = x * omega;
   if (profile != nullptr) {
     torch::NoGradGuard no_grad;
-    const torch::Tensor keep = profile->keep.to(torch::kDouble);
-    const torch::Tensor a = scaled.detach().to(torch::kDouble) * keep;
-    const torch::Tensor b = f.detach().to(torch::kDouble) * keep;
-    const double count = keep.sum().item<double>() * static_cast<double>(x.size(-1));
+    // The stacks pass only real positions (TokenPacking), so every element counts.
+    const torch::Tensor a = scaled.detach().to(torch::kDouble);
+    const torch::Tensor b = f.detach().to(torch::kDouble);
+    const double count = static_cast<double>(a.numel());
     const torch::Tensor n = torch::scalar_tensor(count, a.options());
     torch::Tensor stats = torch::stack({a.sum(), a.square().sum(), n, b.sum(), b.square().sum(), n});
     if (profile->reduce) profile->reduce(stats);  // on the model's device: NCCL reduces CUDA tensors

@@ -19,7 +19,6 @@ using StatsReducer = std::function<void(torch::Tensor&)>;
 
 // State of one stack's Admin profiling pass (ALGORITHMS.md): a running scale r, starting at 1.
 struct AdminProfile {
-  torch::Tensor keep;    // [B, T, 1] float, 1 at real (non-padding) positions
   StatsReducer reduce;   // may be empty
   double r = 1.0;
   std::vector<double> omegas;  // the omega set for each sublayer, in forward order
@@ -30,7 +29,8 @@ class ResidualImpl : public torch::nn::Module {
   ResidualImpl(int64_t d_model, NormScheme scheme, double dropout);
 
   // Applies the sublayer around `branch`. With `profile`, first sets omega to profile->r, then
-  // updates r from the reduced variances of omega * x and f(x).
+  // updates r from the reduced variances of omega * x and f(x) over every row of x, which the
+  // stacks give as real positions only (TokenPacking).
   torch::Tensor forward(const torch::Tensor& x,
                         const std::function<torch::Tensor(const torch::Tensor&)>& branch,
                         AdminProfile* profile = nullptr);

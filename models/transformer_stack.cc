@@ -10,10 +10,10 @@ EncoderLayerImpl::EncoderLayerImpl(const ModelOptions& o) {
   ffn_residual = register_module("ffn_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
 }
 
-torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& padding,
+torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const TokenPacking& packing,
                                         const torch::Tensor& relations, AdminProfile* profile) {
   torch::Tensor h = attention_residual(
-      x, [&](const torch::Tensor& in) { return self_attention(in, in, padding, false, relations); },
+      x, [&](const torch::Tensor& in) { return self_attention->SelfAttend(in, packing, false, relations); },
       profile);
   return ffn_residual(h, [&](const torch::Tensor& in) { return ffn(in); }, profile);
 }
@@ -27,13 +27,16 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelOptions& o) {
   ffn_residual = register_module("ffn_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
 }
 
-torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& y, const torch::Tensor& target_padding,
-                                        const torch::Tensor& memory,
-                                        const torch::Tensor& memory_padding, AdminProfile* profile) {
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& y, const TokenPacking& target_packing,
+                                        const torch::Tensor& memory, const TokenPacking& memory_packing,
+                                        AdminProfile* profile) {
   torch::Tensor h = self_residual(
-      y, [&](const torch::Tensor& in) { return self_attention(in, in, target_padding, true); }, profile);
+      y, [&](const torch::Tensor& in) { return self_attention->SelfAttend(in, target_packing, true); }, profile);
   h = cross_residual(
-      h, [&](const torch::Tensor& in) { return cross_attention(in, memory, memory_padding, false); },
+      h,
+      [&](const torch::Tensor& in) {
+        return cross_attention->CrossAttend(in, target_packing, memory, memory_packing);
+      },
       profile);
   return ffn_residual(h, [&](const torch::Tensor& in) { return ffn(in); }, profile);
 }
@@ -69,10 +72,13 @@ EncoderImpl::EncoderImpl(const ModelOptions& o) {
   }
 }
 
-torch::Tensor EncoderImpl::forward(torch::Tensor x, const torch::Tensor& padding,
+torch::Tensor EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& padding,
                                    const torch::Tensor& relations, AdminProfile* profile) {
-  for (const auto& layer : *layers) x = layer->as<EncoderLayerImpl>()->forward(x, padding, relations, profile);
-  return final_norm ? final_norm(x) : x;
+  const TokenPacking packing(padding);
+  torch::Tensor h = packing.Pack(x);
+  for (const auto& layer : *layers) h = layer->as<EncoderLayerImpl>()->forward(h, packing, relations, profile);
+  if (final_norm) h = final_norm(h);
+  return packing.Unpack(h);
 }
 
 DecoderImpl::DecoderImpl(const ModelOptions& o) {
@@ -83,13 +89,18 @@ DecoderImpl::DecoderImpl(const ModelOptions& o) {
   }
 }
 
-torch::Tensor DecoderImpl::forward(torch::Tensor y, const torch::Tensor& target_padding,
+torch::Tensor DecoderImpl::forward(const torch::Tensor& y, const torch::Tensor& target_padding,
                                    const torch::Tensor& memory, const torch::Tensor& memory_padding,
                                    AdminProfile* profile) {
+  const TokenPacking target_packing(target_padding);
+  const TokenPacking memory_packing(memory_padding);
+  const torch::Tensor packed_memory = memory_packing.Pack(memory);
+  torch::Tensor h = target_packing.Pack(y);
   for (const auto& layer : *layers) {
-    y = layer->as<DecoderLayerImpl>()->forward(y, target_padding, memory, memory_padding, profile);
+    h = layer->as<DecoderLayerImpl>()->forward(h, target_packing, packed_memory, memory_packing, profile);
   }
-  return final_norm ? final_norm(y) : y;
+  if (final_norm) h = final_norm(h);
+  return target_packing.Unpack(h);
 }
 
 

@@ -9,13 +9,15 @@
 #include "models/feed_forward.h"
 #include "models/model_options.h"
 #include "models/residual.h"
+#include "models/token_packing.h"
 
 namespace fathom::models {
 
 class EncoderLayerImpl : public torch::nn::Module {
  public:
   explicit EncoderLayerImpl(const ModelOptions& o);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding,
+  // x: the real positions' rows [N, d] (see TokenPacking); relations [B, S, S] or undefined.
+  torch::Tensor forward(const torch::Tensor& x, const TokenPacking& packing,
                         const torch::Tensor& relations, AdminProfile* profile);
   MultiHeadAttention self_attention{nullptr};
   FeedForward ffn{nullptr};
@@ -36,8 +38,9 @@ struct DecoderCache {
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   explicit DecoderLayerImpl(const ModelOptions& o);
-  torch::Tensor forward(const torch::Tensor& y, const torch::Tensor& target_padding,
-                        const torch::Tensor& memory, const torch::Tensor& memory_padding,
+  // y, memory: real positions' rows [N, d] of the target and the source.
+  torch::Tensor forward(const torch::Tensor& y, const TokenPacking& target_packing,
+                        const torch::Tensor& memory, const TokenPacking& memory_packing,
                         AdminProfile* profile);
   // One new position y [N, 1, d] against layer `index` of `cache` (which it extends).
   torch::Tensor Step(const torch::Tensor& y, DecoderCache& cache, size_t index);
@@ -51,7 +54,7 @@ class EncoderImpl : public torch::nn::Module {
  public:
   explicit EncoderImpl(const ModelOptions& o);
   // x: embedded source [B, S, d]; padding [B, S] true at padding; relations [B, S, S] or undefined.
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& padding,
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding,
                         const torch::Tensor& relations = {}, AdminProfile* profile = nullptr);
   torch::nn::ModuleList layers{nullptr};
   torch::nn::LayerNorm final_norm{nullptr};  // Pre-LN only
@@ -62,7 +65,7 @@ TORCH_MODULE(Encoder);
 class DecoderImpl : public torch::nn::Module {
  public:
   explicit DecoderImpl(const ModelOptions& o);
-  torch::Tensor forward(torch::Tensor y, const torch::Tensor& target_padding,
+  torch::Tensor forward(const torch::Tensor& y, const torch::Tensor& target_padding,
                         const torch::Tensor& memory, const torch::Tensor& memory_padding,
                         AdminProfile* profile = nullptr);
   // Incremental decoding: a cache holding the source's cross-attention keys and values, then

@@ -7,6 +7,7 @@
 #include "models/initial_loss.h"
 #include "models/initialisation.h"
 #include "models/seq2seq.h"
+#include "models/token_packing.h"
 #include "tests/model_test_util.h"
 
 namespace fathom::models {
@@ -161,6 +162,54 @@ TEST(AttentionTest, RelationAwareAttentionMatchesTheDefinition) {
   }
   torch::Tensor expected = attention->out_proj(z);
   EXPECT_TRUE(torch::allclose(out, expected, 1e-4, 1e-5)) << (out - expected).abs().max().item<double>();
+}
+
+TEST(TokenPackingTest, PacksRealPositionsAndUnpacksWithZerosAndGradients) {
+  torch::Tensor padding = torch::tensor({0, 0, 1, 0, 1, 1}, torch::kBool).view({2, 3});
+  const TokenPacking packing(padding);
+  EXPECT_EQ(packing.real(), 3);
+  torch::Tensor x = torch::arange(24, torch::kFloat).view({2, 3, 4}).requires_grad_(true);
+  torch::Tensor packed = packing.Pack(x);
+  ASSERT_EQ(packed.sizes(), (std::vector<int64_t>{3, 4}));
+  EXPECT_TRUE(torch::equal(packed, torch::stack({x[0][0], x[0][1], x[1][0]}).detach()));
+  torch::Tensor back = packing.Unpack(packed);
+  EXPECT_TRUE(torch::equal(back, x.detach().masked_fill(padding.unsqueeze(-1), 0)));
+  (back * 2).sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad(), padding.logical_not().unsqueeze(-1).to(torch::kFloat).expand({2, 3, 4}) * 2));
+  // No padding at all: the same data, reshaped.
+  const TokenPacking dense(torch::zeros({2, 3}, torch::kBool));
+  EXPECT_EQ(dense.Pack(x).data_ptr(), x.data_ptr());
+  EXPECT_TRUE(torch::equal(dense.Unpack(dense.Pack(x)), x));
+}
+
+// The packed attention paths (fused projections over real rows) against the padded one.
+TEST(AttentionTest, PackedSelfAndCrossAttentionEqualThePaddedLayout) {
+  torch::manual_seed(11);
+  const int64_t B = 3, T = 6, S = 5, d = 16, H = 4, R = 3;
+  MultiHeadAttention attention(d, H, 0.0, R);
+  attention->eval();
+  torch::nn::init::normal_(attention->relation_k);
+  torch::nn::init::normal_(attention->relation_v);
+  torch::Tensor target_padding = torch::zeros({B, T}, torch::kBool);
+  target_padding[0].narrow(0, 4, 2).fill_(true);
+  target_padding[2].narrow(0, 1, 5).fill_(true);
+  torch::Tensor source_padding = torch::zeros({B, S}, torch::kBool);
+  source_padding[1].narrow(0, 2, 3).fill_(true);
+  const TokenPacking target(target_padding), source(source_padding);
+  torch::Tensor y = torch::randn({B, T, d}), memory = torch::randn({B, S, d});
+  torch::Tensor relations = torch::randint(0, R, {B, T, T}, torch::kLong);
+  auto expect_equal_at_real = [&](const torch::Tensor& packed, const torch::Tensor& padded, const char* what) {
+    EXPECT_TRUE(torch::allclose(packed, target.Pack(padded), 1e-5, 1e-5))
+        << what << ": " << (packed - target.Pack(padded)).abs().max().item<double>();
+  };
+  for (bool causal : {false, true}) {
+    expect_equal_at_real(attention->SelfAttend(target.Pack(y), target, causal),
+                         attention->forward(y, y, target_padding, causal), causal ? "causal self" : "self");
+  }
+  expect_equal_at_real(attention->SelfAttend(target.Pack(y), target, false, relations),
+                       attention->forward(y, y, target_padding, false, relations), "relation-aware self");
+  expect_equal_at_real(attention->CrossAttend(target.Pack(y), target, source.Pack(memory), source),
+                       attention->forward(y, memory, source_padding, false), "cross");
 }
 
 TEST(EmbeddingTest, TiedTablesAreOneParameter) {
