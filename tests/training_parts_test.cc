@@ -5,6 +5,8 @@
 
 #include "gtest/gtest.h"
 #include "proto/config_io.h"
+#include "models/dropout.h"
+#include "trainer/generator_state.h"
 #include "trainer/loss.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/optimizer.h"
@@ -145,6 +147,37 @@ TEST(LossTest, FusedGradientEqualsAutogradThroughLogSoftmax) {
   ((per * keep).sum() * 0.7).backward();
   EXPECT_TRUE(torch::allclose(a.grad(), b.grad(), 1e-5, 1e-6)) << (a.grad() - b.grad()).abs().max().item<double>();
   EXPECT_EQ(a.grad()[1].abs().sum().item<double>(), 0.0);  // a pad row gets no gradient
+}
+
+// What a checkpoint holds of the generators brings back the dropout masks the run would have drawn.
+void ExpectRestoredGeneratorsRepeatTheMasks(const torch::Device& device) {
+  torch::manual_seed(5);
+  const torch::Tensor ones = torch::ones({64, 64}, torch::TensorOptions().device(device));
+  models::Dropout(ones, 0.3, true);  // move the generators off their seeded state
+  absl::StatusOr<GeneratorBytes> saved = SaveGenerators(device);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->device.empty(), !device.is_cuda());
+  const torch::Tensor first = models::Dropout(ones, 0.3, true);
+  ASSERT_TRUE(RestoreGenerators(device, *saved, "test").ok());
+  EXPECT_TRUE(torch::equal(models::Dropout(ones, 0.3, true), first));
+  EXPECT_FALSE(torch::equal(models::Dropout(ones, 0.3, true), first));
+}
+
+TEST(GeneratorStateTest, RestoringRepeatsTheCpuMasks) { ExpectRestoredGeneratorsRepeatTheMasks(torch::kCPU); }
+
+TEST(GeneratorStateTest, RestoringRepeatsTheCudaMasks) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  ExpectRestoredGeneratorsRepeatTheMasks(torch::Device(torch::kCUDA, 0));
+}
+
+TEST(GeneratorStateTest, TruncatedBytesAreAnErrorNamingTheSource) {
+  absl::StatusOr<GeneratorBytes> saved = SaveGenerators(torch::kCPU);
+  ASSERT_TRUE(saved.ok());
+  saved->cpu.resize(saved->cpu.size() / 2);
+  const absl::Status status = RestoreGenerators(torch::kCPU, *saved, "run/checkpoints/step_00000040");
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(status.message().find("run/checkpoints/step_00000040: CPU generator state"), std::string::npos)
+      << status;
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 #include "trainer/trainer.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -22,6 +20,7 @@
 #include "models/model_options.h"
 #include "proto/config_io.h"
 #include "trainer/checkpoint/checkpoint_io.h"
+#include "trainer/generator_state.h"
 #include "trainer/lr_schedule.h"
 
 namespace fathom::trainer {
@@ -319,11 +318,14 @@ absl::Status Trainer::SaveCheckpoint() {
     state.set_loss_scale(loss_scaler_->scale());
     state.set_loss_scale_growth_tracker(loss_scaler_->growth_tracker());
   }
-  // Each rank's dropout generator, so a resumed run draws the same masks.
-  const torch::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
-  ASSIGN_OR_RETURN(std::vector<std::string> rng_states,
-                   comm_->AllGatherBytes(std::string(static_cast<const char*>(rng.data_ptr()), rng.numel())));
-  for (const auto& s : rng_states) state.add_rng_state(s);
+  // Each rank's generators, so a resumed run draws the same dropout masks.
+  ASSIGN_OR_RETURN(const GeneratorBytes generators, SaveGenerators(device_));
+  ASSIGN_OR_RETURN(std::vector<std::string> cpu_states, comm_->AllGatherBytes(generators.cpu));
+  for (const auto& s : cpu_states) state.add_rng_state(s);
+  if (device_.is_cuda()) {
+    ASSIGN_OR_RETURN(std::vector<std::string> device_states, comm_->AllGatherBytes(generators.device));
+    for (const auto& s : device_states) state.add_cuda_rng_state(s);
+  }
   // Rank 0 writes; every rank learns whether it worked, so none waits for a save that failed.
   absl::Status written = absl::OkStatus();
   if (comm_->rank() == 0) {
@@ -413,12 +415,16 @@ absl::Status Trainer::Resume(bool* resumed) {
   // Across a change of rank count the epoch position carries over; batches are re-dealt.
   const int64_t index = std::min<int64_t>(state.iterator().index(), batcher_->batches_per_epoch());
   RETURN_IF_ERROR(batcher_->Restore({state.iterator().epoch(), index}));
+  // With another rank count the ranks draw differently anyway; each keeps its seeded generators.
   if (state.world_size() == comm_->size() && state.rng_state_size() == comm_->size()) {
-    const std::string& bytes = state.rng_state(comm_->rank());
-    torch::Tensor rng = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
-    std::memcpy(rng.data_ptr(), bytes.data(), bytes.size());
-    at::Generator generator = at::detail::getDefaultCPUGenerator();
-    generator.set_state(rng);
+    GeneratorBytes generators;
+    generators.cpu = state.rng_state(comm_->rank());
+    if (state.cuda_rng_state_size() == comm_->size()) generators.device = state.cuda_rng_state(comm_->rank());
+    if (device_.is_cuda() && generators.device.empty()) {
+      FLOG(Warning) << loaded->dir << " holds no CUDA generator state (saved on CPU): " << device_.str()
+                    << "'s dropout masks will differ from an uninterrupted run's";
+    }
+    RETURN_IF_ERROR(RestoreGenerators(device_, generators, loaded->dir));
   }
   FLOG(Info) << "resumed from " << loaded->dir << " at step " << step_ << " (epoch " << state.iterator().epoch()
              << ", batch " << index << ")";
