@@ -44,8 +44,11 @@ torch::Tensor MultiHeadAttentionImpl::SelfAttend(const torch::Tensor& x, const T
                                                  bool causal, const torch::Tensor& relations) {
   const int64_t d = heads_ * d_head_;
   torch::Tensor qkv = packing.Unpack(ProjectTogether(x, {q_proj, k_proj, v_proj}));  // [B, T, 3d]
+  // Rows padded on the right need no padding mask under a causal one (padding rows' outputs
+  // are dropped by Pack), which lets LibTorch 2.x pick its causal flash kernel.
+  const torch::Tensor key_padding = causal && packing.right_aligned() ? torch::Tensor() : packing.padding();
   torch::Tensor context = Context(SplitHeads(qkv.narrow(-1, 0, d)), SplitHeads(qkv.narrow(-1, d, d)),
-                                  SplitHeads(qkv.narrow(-1, 2 * d, d)), packing.padding(), causal, relations);
+                                  SplitHeads(qkv.narrow(-1, 2 * d, d)), key_padding, causal, relations);
   return out_proj(packing.Pack(context));
 }
 
@@ -87,13 +90,17 @@ torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tens
 #if TORCH_VERSION_MAJOR >= 2
   if (!relational) {
     // Fused (flash / memory-efficient) kernels where LibTorch has them.
-    torch::Tensor mask;
-    if (key_padding.defined()) mask = key_padding.logical_not().view({B, 1, 1, S});
-    if (causal) {
-      auto allowed = torch::ones({T, S}, q.options().dtype(torch::kBool)).tril(S - T);
-      mask = mask.defined() ? mask.logical_and(allowed) : allowed;
+    if (causal && T == S && !key_padding.defined()) {
+      context = at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true);
+    } else {
+      torch::Tensor mask;
+      if (key_padding.defined()) mask = key_padding.logical_not().view({B, 1, 1, S});
+      if (causal) {
+        auto allowed = torch::ones({T, S}, q.options().dtype(torch::kBool)).tril(S - T);
+        mask = mask.defined() ? mask.logical_and(allowed) : allowed;
+      }
+      context = at::scaled_dot_product_attention(q, k, v, mask, p, false);
     }
-    context = at::scaled_dot_product_attention(q, k, v, mask, p, false);
   }
 #endif
   if (!context.defined() && T == 1 && !relational) {

@@ -15,10 +15,25 @@ TokenPacking::TokenPacking(const torch::Tensor& padding) : padding_(padding) {
   TORCH_CHECK(padding.dim() == 2 && padding.scalar_type() == torch::kBool,
               "TokenPacking: padding must be a [B, T] bool mask, got ", padding.sizes(), " ",
               padding.scalar_type());
-  torch::Tensor index = padding.reshape({-1}).logical_not().nonzero().squeeze(1);
-  real_ = index.size(0);
+  const torch::Tensor host = padding.to(torch::kCPU).contiguous();
+  const bool* pad = host.data_ptr<bool>();
+  const int64_t rows = host.size(0), columns = host.size(1);
+  std::vector<int64_t> index;
+  index.reserve(host.numel());
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < columns; ++c) {
+      const int64_t at = r * columns + c;
+      if (!pad[at]) {
+        index.push_back(at);
+        if (c > 0 && pad[at - 1]) right_aligned_ = false;
+      }
+    }
+  }
+  real_ = static_cast<int64_t>(index.size());
   // A batch without padding keeps its layout: packing is then a free reshape.
-  if (real_ != padding.numel()) index_ = index;
+  if (real_ != host.numel()) {
+    index_ = torch::tensor(index, torch::kLong).to(padding.device(), /*non_blocking=*/true);
+  }
 }
 
 torch::Tensor TokenPacking::Pack(const torch::Tensor& x) const {

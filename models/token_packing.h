@@ -12,7 +12,7 @@ namespace fathom::models {
 class TokenPacking {
  public:
   // padding [B, T] bool, true at padding. Finding the real positions reads the mask on the host
-  // once (a device synchronisation on CUDA).
+  // once (one device synchronisation on CUDA).
   explicit TokenPacking(const torch::Tensor& padding);
 
   // [B, T, ...] -> [N, ...], the real positions in row-major order.
@@ -24,11 +24,15 @@ class TokenPacking {
   int64_t batch() const { return padding_.size(0); }
   int64_t length() const { return padding_.size(1); }
   int64_t real() const { return real_; }
+  // Every row's padding comes after all its real positions. Then a causal real query never
+  // sees a padding key, and causal self-attention needs no padding mask.
+  bool right_aligned() const { return right_aligned_; }
 
  private:
   torch::Tensor padding_;
   torch::Tensor index_;  // [N] int64 flat positions; undefined when nothing is padding
   int64_t real_ = 0;
+  bool right_aligned_ = true;
 };
 
 }  // namespace fathom::models

@@ -168,6 +168,8 @@ TEST(TokenPackingTest, PacksRealPositionsAndUnpacksWithZerosAndGradients) {
   torch::Tensor padding = torch::tensor({0, 0, 1, 0, 1, 1}, torch::kBool).view({2, 3});
   const TokenPacking packing(padding);
   EXPECT_EQ(packing.real(), 3);
+  EXPECT_TRUE(packing.right_aligned());
+  EXPECT_FALSE(TokenPacking(torch::tensor({0, 1, 0}, torch::kBool).view({1, 3})).right_aligned());
   torch::Tensor x = torch::arange(24, torch::kFloat).view({2, 3, 4}).requires_grad_(true);
   torch::Tensor packed = packing.Pack(x);
   ASSERT_EQ(packed.sizes(), (std::vector<int64_t>{3, 4}));
@@ -206,6 +208,13 @@ TEST(AttentionTest, PackedSelfAndCrossAttentionEqualThePaddedLayout) {
     expect_equal_at_real(attention->SelfAttend(target.Pack(y), target, causal),
                          attention->forward(y, y, target_padding, causal), causal ? "causal self" : "self");
   }
+  // Padding on the left: causal self-attention needs the padding mask as well.
+  torch::Tensor left_padding = target_padding.flip({1});
+  const TokenPacking left(left_padding);
+  ASSERT_FALSE(left.right_aligned());
+  torch::Tensor packed = attention->SelfAttend(left.Pack(y), left, true);
+  torch::Tensor padded = left.Pack(attention->forward(y, y, left_padding, true));
+  EXPECT_TRUE(torch::allclose(packed, padded, 1e-5, 1e-5)) << (packed - padded).abs().max().item<double>();
   expect_equal_at_real(attention->SelfAttend(target.Pack(y), target, false, relations),
                        attention->forward(y, y, target_padding, false, relations), "relation-aware self");
   expect_equal_at_real(attention->CrossAttend(target.Pack(y), target, source.Pack(memory), source),
