@@ -79,6 +79,21 @@ torch::Tensor MultiHeadAttentionImpl::SplitHeads(const torch::Tensor& x) const {
   return x.view({x.size(0), x.size(1), heads_, d_head_}).transpose(1, 2);
 }
 
+torch::Tensor MultiHeadAttentionImpl::Blocked(const torch::Tensor& key_padding, bool causal, int64_t B, int64_t T,
+                                              int64_t S, const torch::Device& device) {
+  torch::Tensor blocked;
+  if (key_padding.defined()) blocked = key_padding.view({B, 1, 1, S});
+  if (!causal) return blocked;
+  const torch::Tensor ones = torch::ones({T, S}, torch::TensorOptions(torch::kBool).device(device));
+  const torch::Tensor future = ones.triu(S - T + 1);
+  if (!blocked.defined()) return future;
+  // A padding query before any real key (left-padded rows) would see no key at all: its softmax
+  // is NaN, and NaN times its (zero) output gradient is NaN in V's gradient. Each query may see
+  // its own position, which a real query does anyway.
+  const torch::Tensor own = ones.tril(S - T).triu(S - T);
+  return blocked.logical_or(future).logical_and(own.logical_not());
+}
+
 torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tensor& k, const torch::Tensor& v,
                                               const torch::Tensor& key_padding, bool causal,
                                               const torch::Tensor& relations) {
@@ -93,13 +108,8 @@ torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tens
     if (causal && T == S && !key_padding.defined()) {
       context = at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true);
     } else {
-      torch::Tensor mask;
-      if (key_padding.defined()) mask = key_padding.logical_not().view({B, 1, 1, S});
-      if (causal) {
-        auto allowed = torch::ones({T, S}, q.options().dtype(torch::kBool)).tril(S - T);
-        mask = mask.defined() ? mask.logical_and(allowed) : allowed;
-      }
-      context = at::scaled_dot_product_attention(q, k, v, mask, p, false);
+      const torch::Tensor blocked = Blocked(key_padding, causal, B, T, S, q.device());
+      context = at::scaled_dot_product_attention(q, k, v, blocked.defined() ? blocked.logical_not() : blocked, p, false);
     }
   }
 #endif
@@ -126,12 +136,8 @@ torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tens
       torch::Tensor q_rel = torch::matmul(q, relation_k.t());  // [B, H, T, R]
       scores = scores + q_rel.gather(3, rel);
     }
-    const float minus_inf = -std::numeric_limits<float>::infinity();
-    if (key_padding.defined()) scores.masked_fill_(key_padding.view({B, 1, 1, S}), minus_inf);
-    if (causal) {
-      auto future = torch::ones({T, S}, q.options().dtype(torch::kBool)).triu(S - T + 1);
-      scores.masked_fill_(future, minus_inf);
-    }
+    const torch::Tensor blocked = Blocked(key_padding, causal, B, T, S, q.device());
+    if (blocked.defined()) scores.masked_fill_(blocked, -std::numeric_limits<float>::infinity());
     torch::Tensor weights = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
     weights = Dropout(weights, p, true);
     context = torch::matmul(weights, v);

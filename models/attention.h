@@ -46,6 +46,10 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   // before out_proj.
   torch::Tensor Context(torch::Tensor q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& key_padding, bool causal, const torch::Tensor& relations);
+  // The keys each query may not see, true where blocked, broadcastable to [B, H, T, S]; undefined
+  // when nothing is.
+  static torch::Tensor Blocked(const torch::Tensor& key_padding, bool causal, int64_t B, int64_t T, int64_t S,
+                               const torch::Device& device);
   // x [N, d] through the given projections at once: [N, d * projections.size()].
   torch::Tensor ProjectTogether(const torch::Tensor& x, std::initializer_list<torch::nn::Linear> projections);
 

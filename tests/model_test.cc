@@ -215,6 +215,15 @@ TEST(AttentionTest, PackedSelfAndCrossAttentionEqualThePaddedLayout) {
   torch::Tensor packed = attention->SelfAttend(left.Pack(y), left, true);
   torch::Tensor padded = left.Pack(attention->forward(y, y, left_padding, true));
   EXPECT_TRUE(torch::allclose(packed, padded, 1e-5, 1e-5)) << (packed - padded).abs().max().item<double>();
+  // A padding query before any real key sees no key but itself: its dropped row must not make
+  // the gradients NaN.
+  attention->zero_grad();
+  attention->SelfAttend(left.Pack(y), left, true).square().sum().backward();
+  for (const auto& p : attention->named_parameters()) {
+    if (!p.value().grad().defined()) continue;
+    EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << p.key();
+  }
+  EXPECT_GT(attention->v_proj->weight.grad().abs().sum().item<double>(), 0.0);
   expect_equal_at_real(attention->SelfAttend(target.Pack(y), target, false, relations),
                        attention->forward(y, y, target_padding, false, relations), "relation-aware self");
   expect_equal_at_real(attention->CrossAttend(target.Pack(y), target, source.Pack(memory), source),
