@@ -35,13 +35,17 @@ GradReducer::GradReducer(std::vector<torch::Tensor> parameters, comm::Communicat
   for (size_t b = 0; b < buckets_.size(); ++b) {
     for (size_t k : buckets_[b].params) {
       // The hook sees this backward's gradient before it is accumulated into .grad.
-      parameters_[k].register_hook([this, k](const torch::Tensor& grad) {
+      hooks_.emplace_back(k, parameters_[k].register_hook([this, k](const torch::Tensor& grad) {
         OnGradient(k, grad);
         return grad;
-      });
+      }));
     }
   }
   Reset();
+}
+
+GradReducer::~GradReducer() {
+  for (const auto& [k, handle] : hooks_) parameters_[k].remove_hook(handle);
 }
 
 void GradReducer::Reset() {

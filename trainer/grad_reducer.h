@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,6 +23,11 @@ class GradReducer {
   // `parameters` in registration order; they must outlive the reducer.
   GradReducer(std::vector<torch::Tensor> parameters, comm::Communicator* comm, int64_t bucket_bytes,
               int64_t first_bucket_bytes = 1 << 20);
+  // Removes the gradient hooks: the parameters (the model) may outlive the reducer, and a later
+  // backward must not call into it.
+  ~GradReducer();
+  GradReducer(const GradReducer&) = delete;  // the hooks hold `this`
+  GradReducer& operator=(const GradReducer&) = delete;
 
   // Whether the next backward communicates. Off for the inner micro-batches of gradient
   // accumulation: their gradients just accumulate locally in .grad.
@@ -56,6 +62,7 @@ class GradReducer {
   std::vector<Bucket> buckets_;
   std::vector<size_t> bucket_of_;  // param index -> bucket
   std::vector<bool> seen_;         // param got its gradient in this backward
+  std::vector<std::pair<size_t, unsigned>> hooks_;  // (param index, hook handle)
   size_t next_launch_ = 0;
   bool sync_ = true;
   int launched_during_backward_ = 0;
