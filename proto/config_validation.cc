@@ -125,6 +125,10 @@ void CheckModel(const proto::ModelConfig& model, Checker& check) {
   check.Positive("model.max_positions", model.max_positions());
 }
 
+void CheckInit(const proto::InitConfig& init, Checker& check) {
+  check.Positive("init.admin_profile_batches", init.admin_profile_batches());
+}
+
 void CheckOptim(const proto::OptimConfig& optim, Checker& check) {
   check.Positive("optim.lr", optim.lr());
   check.Probability("optim.beta1", optim.beta1());
@@ -156,6 +160,7 @@ absl::Status ValidateRunConfig(const proto::RunConfig& config) {
   if (config.run_dir().empty()) check.Fail("run_dir", "must not be empty");
   CheckData(config.data(), check);
   CheckModel(config.model(), check);
+  CheckInit(config.init(), check);
   CheckOptim(config.optim(), check);
   check.Positive("distributed.bucket_mb", config.distributed().bucket_mb());
   check.NonNegative("distributed.threads", config.distributed().threads());

@@ -67,6 +67,7 @@ TEST(ConfigTest, OutOfRangeValuesNameTheirFields) {
   testing::WriteTextFile(dir.File("bad.pbtxt"), R"(
     data { split { name: "train" source: "a" target: "b" } batch { max_tokens: -5 } }
     model { d_model: 500 heads: 8 dropout: 1.5 }
+    init { method: ADMIN admin_profile_batches: 0 }
   )");
   auto config = LoadRunConfig(dir.File("bad.pbtxt"));
   ASSERT_FALSE(config.ok());
@@ -75,6 +76,7 @@ TEST(ConfigTest, OutOfRangeValuesNameTheirFields) {
   EXPECT_THAT(message, HasSubstr("data.batch.max_tokens: must be > 0 (got -5)"));
   EXPECT_THAT(message, HasSubstr("model.heads: must divide model.d_model"));
   EXPECT_THAT(message, HasSubstr("model.dropout: must be in [0, 1)"));
+  EXPECT_THAT(message, HasSubstr("init.admin_profile_batches: must be > 0 (got 0)"));
 }
 
 TEST(ConfigTest, DataSplitRules) {

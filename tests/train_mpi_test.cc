@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@
 #include "proto/config_io.h"
 #include "tests/test_util.h"
 #include "tests/tiny_training.h"
+#include "trainer/checkpoint/checkpoint_io.h"
+#include "trainer/generator_state.h"
 #include "trainer/step_runner.h"
 #include "trainer/trainer.h"
 
@@ -24,22 +27,6 @@ namespace fathom::trainer {
 namespace {
 
 comm::Communicator* g_comm = nullptr;
-
-// Stacks two batches into one, padding to the longer of each.
-DeviceBatch Concatenate(const DeviceBatch& a, const DeviceBatch& b) {
-  auto cat = [](const torch::Tensor& x, const torch::Tensor& y) {
-    const int64_t width = std::max(x.size(1), y.size(1));
-    return torch::cat({torch::constant_pad_nd(x, {0, width - x.size(1)}, 0),
-                       torch::constant_pad_nd(y, {0, width - y.size(1)}, 0)});
-  };
-  DeviceBatch out;
-  out.source = cat(a.source, b.source);
-  out.target_input = cat(a.target_input, b.target_input);
-  out.target_output = cat(a.target_output, b.target_output);
-  out.target_tokens = a.target_tokens + b.target_tokens;
-  out.source_tokens = a.source_tokens + b.source_tokens;
-  return out;
-}
 
 TEST(TrainMpiTest, TwoRanksWithBTokensTrainLikeOneRankWith2BTokens) {
   ASSERT_EQ(g_comm->size(), 2);
@@ -57,8 +44,7 @@ TEST(TrainMpiTest, TwoRanksWithBTokensTrainLikeOneRankWith2BTokens) {
   EXPECT_GT(dist_runner.reducer().num_buckets(), 2);
   for (int step = 1; step <= 20; ++step) {
     const DeviceBatch mine = testing::TinyBatch(g_comm->rank(), step);
-    const DeviceBatch both = Concatenate(testing::TinyBatch(0, step),
-                                         testing::TinyBatch(1, step));
+    const DeviceBatch both = Concatenate({testing::TinyBatch(0, step), testing::TinyBatch(1, step)}, 0);
     auto a = dist_runner.Update({mine}, 1e-3);
     auto b = single_runner.Update({both}, 1e-3);
     ASSERT_TRUE(a.ok() && b.ok());
@@ -86,10 +72,8 @@ TEST(TrainMpiTest, GradientAccumulationEqualsOneBigBatch) {
   for (int step = 1; step <= 5; ++step) {
     std::vector<DeviceBatch> mine = {testing::TinyBatch(2 * g_comm->rank(), step),
                                      testing::TinyBatch(2 * g_comm->rank() + 1, step)};
-    DeviceBatch all = Concatenate(Concatenate(testing::TinyBatch(0, step),
-                                              testing::TinyBatch(1, step)),
-                                  Concatenate(testing::TinyBatch(2, step),
-                                              testing::TinyBatch(3, step)));
+    DeviceBatch all = Concatenate({testing::TinyBatch(0, step), testing::TinyBatch(1, step),
+                                   testing::TinyBatch(2, step), testing::TinyBatch(3, step)}, 0);
     auto a = acc_runner.Update(mine, 1e-3);
     auto b = single_runner.Update({all}, 1e-3);
     ASSERT_TRUE(a.ok() && b.ok());
@@ -97,6 +81,51 @@ TEST(TrainMpiTest, GradientAccumulationEqualsOneBigBatch) {
   }
   auto p = accumulated->parameters(), q = single->parameters();
   for (size_t i = 0; i < p.size(); ++i) EXPECT_LT((p[i] - q[i]).abs().max().item<double>(), 1e-5);
+}
+
+TEST(TrainMpiTest, ASecondRunnerOnTheSameModelTrainsLikeOne) {
+  // A runner's reducer hooks the model's parameters; when the runner goes, its hooks go with it,
+  // so a later runner (or any backward) on the same model does not call into a freed reducer.
+  models::Seq2Seq handed(testing::TinyModelOptions()), kept(testing::TinyModelOptions());
+  models::InitialiseDefault(*handed, 9);
+  models::InitialiseDefault(*kept, 9);
+  Optimizer handed_opt(handed->parameters(), testing::DefaultAdam()), kept_opt(kept->parameters(), testing::DefaultAdam());
+  StepOptions options;
+  options.bucket_bytes = 16 << 10;
+  StepRunner kept_runner(kept, &kept_opt, g_comm, options);
+  for (int step = 1; step <= 3; ++step) {
+    StepRunner runner(handed, &handed_opt, g_comm, options);
+    auto a = runner.Update({testing::TinyBatch(g_comm->rank(), step)}, 1e-3);
+    auto b = kept_runner.Update({testing::TinyBatch(g_comm->rank(), step)}, 1e-3);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->loss, b->loss) << "step " << step;
+  }
+  EXPECT_EQ(testing::MaxDifference(handed->parameters(), kept->parameters()), 0.0);
+}
+
+TEST(TrainMpiTest, AdminOmegasOnTwoRanksEqualOneRankOnBothBatches) {
+  // Each rank profiles its own batch (different widths and padding) with the statistics summed
+  // over MPI at every sublayer, as the trainer does; one process profiles the two stacked.
+  models::ModelOptions options = testing::TinyModelOptions();
+  options.init = proto::InitConfig::ADMIN;
+  options.encoder_layers = options.decoder_layers = 6;
+  models::Seq2Seq distributed(options), single(options);
+  models::InitialiseDefault(*distributed, 8);
+  models::InitialiseDefault(*single, 8);
+  const DeviceBatch mine = testing::TinyBatch(g_comm->rank(), 1);
+  const DeviceBatch both = Concatenate({testing::TinyBatch(0, 1), testing::TinyBatch(1, 1)}, 0);
+  const models::AdminOmegas got = models::ProfileAdmin(
+      *distributed, mine.source, mine.target_input, {}, [](torch::Tensor& stats) {
+        ASSERT_TRUE(g_comm->AllReduce(stats, comm::ReduceOp::kSum).ok());
+      });
+  const models::AdminOmegas want = models::ProfileAdmin(*single, both.source, both.target_input, {}, nullptr);
+  ASSERT_EQ(got.encoder.size(), 12u);
+  ASSERT_EQ(got.decoder.size(), 18u);
+  ASSERT_EQ(want.encoder.size(), 12u);
+  ASSERT_EQ(want.decoder.size(), 18u);
+  EXPECT_GT(want.encoder.back(), 1.5);  // the omegas really grow with depth
+  for (size_t k = 0; k < want.encoder.size(); ++k) EXPECT_NEAR(got.encoder[k], want.encoder[k], 1e-6 * want.encoder[k]) << k;
+  for (size_t k = 0; k < want.decoder.size(); ++k) EXPECT_NEAR(got.decoder[k], want.decoder[k], 1e-6 * want.decoder[k]) << k;
 }
 
 // A prepared Multi30k slice shared by the two ranks (rank 0 prepares, both read).
@@ -171,16 +200,45 @@ TEST(TrainMpiTest, ResumeRepeatsTheUninterruptedRunBitForBit) {
   for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(torch::equal(p[i], q[i])) << i;
 }
 
+TEST(TrainMpiTest, RanksDrawDifferentDropoutMasks) {
+  // Data parallelism needs independent noise on each shard: the ranks' generators differ after
+  // the initial parameters (which are rank 0's on every rank) are set.
+  const std::string base = PreparedDir();
+  auto trainer = Trainer::Create(RunConfig(base + "/seeds", 1, proto::InitConfig::ADMIN), g_comm, false);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  const int64_t draw = torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>();
+  auto draws = g_comm->AllGather(draw);
+  ASSERT_TRUE(draws.ok());
+  EXPECT_NE((*draws)[0], (*draws)[1]);
+}
+
 TEST(TrainMpiTest, ResumesOnADifferentRankCount) {
-  // A 2-rank checkpoint continued by one rank alone: the position in the epoch carries over and
-  // the batches are dealt anew for one rank.
+  // A 2-rank checkpoint continued by one rank alone: the batches are dealt anew for one rank,
+  // and training resumes at the same fraction of the epoch.
   const std::string base = PreparedDir();
   if (g_comm->rank() != 0) return;
   std::filesystem::copy(base + "/full", base + "/one_rank", std::filesystem::copy_options::recursive);
+  auto saved = checkpoint::ReadLatestValid(base + "/one_rank", nullptr);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  const proto::IteratorPosition& at = saved->meta.state().iterator();
+  ASSERT_EQ(saved->meta.state().world_size(), 2);
+  ASSERT_GT(at.batches_per_epoch(), 0);
+  ASSERT_GT(at.index(), 0) << "the test needs a checkpoint inside an epoch";
   comm::SingleProcessCommunicator alone;
   auto trainer = Trainer::Create(RunConfig(base + "/one_rank", 10, proto::InitConfig::ADMIN), &alone, true);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   EXPECT_EQ((*trainer)->step(), 8);
+  // One rank has about twice the batches per epoch of each of two.
+  const int64_t per_epoch = (*trainer)->batches_per_epoch();
+  EXPECT_NEAR(per_epoch, 2 * at.batches_per_epoch(), 2);
+  EXPECT_EQ((*trainer)->position().epoch, at.epoch());
+  EXPECT_NEAR(static_cast<double>((*trainer)->position().index) / per_epoch,
+              static_cast<double>(at.index()) / at.batches_per_epoch(), 0.5 / per_epoch + 1e-9);
+  // The saved generator states are the two ranks'; one rank draws anew from the config's seed.
+  const int64_t draw = torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>();
+  SeedRankGenerators(RunConfig(base + "/one_rank", 10, proto::InitConfig::ADMIN).seed(), 0, 8);
+  EXPECT_EQ(draw, torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
+  SeedRankGenerators(RunConfig(base + "/one_rank", 10, proto::InitConfig::ADMIN).seed(), 0, 8);
   auto summary = (*trainer)->Run();
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->steps, 10);

@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "proto/config_io.h"
 #include "models/dropout.h"
+#include "trainer/device_batch.h"
 #include "trainer/generator_state.h"
 #include "trainer/loss.h"
 #include "trainer/lr_schedule.h"
@@ -178,6 +179,42 @@ TEST(GeneratorStateTest, TruncatedBytesAreAnErrorNamingTheSource) {
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(status.message().find("run/checkpoints/step_00000040: CPU generator state"), std::string::npos)
       << status;
+}
+
+TEST(DeviceBatchTest, ConcatenatePadsEveryBatchToTheWidest) {
+  DeviceBatch a, b;
+  a.source = torch::tensor({5, 6, 7}, torch::kLong).view({1, 3});
+  a.target_input = torch::tensor({2, 8}, torch::kLong).view({1, 2});
+  a.target_output = torch::tensor({8, 3}, torch::kLong).view({1, 2});
+  a.relations = torch::arange(1, 10, torch::kLong).view({1, 3, 3});
+  a.source_tokens = 3;
+  a.target_tokens = 2;
+  b.source = torch::tensor({9, 9, 0, 0, 4, 0}, torch::kLong).view({2, 3}).narrow(1, 0, 2).contiguous();
+  b.target_input = torch::tensor({2, 4, 5, 2, 6, 0}, torch::kLong).view({2, 3});
+  b.target_output = torch::tensor({4, 5, 3, 6, 3, 0}, torch::kLong).view({2, 3});
+  b.relations = torch::full({2, 2, 2}, 7, torch::kLong);
+  b.source_tokens = 3;
+  b.target_tokens = 5;
+  const DeviceBatch both = Concatenate({a, b}, 0);
+  EXPECT_TRUE(torch::equal(both.source, torch::tensor({5, 6, 7, 9, 9, 0, 0, 4, 0}, torch::kLong).view({3, 3})));
+  EXPECT_TRUE(torch::equal(both.target_input,
+                           torch::tensor({2, 8, 0, 2, 4, 5, 2, 6, 0}, torch::kLong).view({3, 3})));
+  EXPECT_TRUE(torch::equal(both.target_output,
+                           torch::tensor({8, 3, 0, 4, 5, 3, 6, 3, 0}, torch::kLong).view({3, 3})));
+  ASSERT_EQ(both.relations.sizes(), (std::vector<int64_t>{3, 3, 3}));
+  EXPECT_TRUE(torch::equal(both.relations[0], a.relations[0]));
+  // b's relations padded with 0 in both position dimensions.
+  EXPECT_EQ(both.relations[1].sum().item<int64_t>(), 4 * 7);
+  EXPECT_EQ(both.relations[1][2].sum().item<int64_t>(), 0);
+  EXPECT_EQ(both.relations[1].select(1, 2).sum().item<int64_t>(), 0);
+  EXPECT_EQ(both.source_tokens, 6);
+  EXPECT_EQ(both.target_tokens, 7);
+  // Another pad id pads the ids with it; relations still with 0.
+  const DeviceBatch other = Concatenate({a, b}, 1);
+  EXPECT_EQ(other.target_input[0][2].item<int64_t>(), 1);
+  EXPECT_EQ(other.target_output[0][2].item<int64_t>(), 1);
+  EXPECT_EQ(other.source[1][2].item<int64_t>(), 1);
+  EXPECT_EQ(other.relations[1][2].sum().item<int64_t>(), 0);
 }
 
 }  // namespace

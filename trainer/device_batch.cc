@@ -1,5 +1,7 @@
 #include "trainer/device_batch.h"
 
+#include <algorithm>
+
 namespace fathom::trainer {
 namespace {
 
@@ -9,7 +11,40 @@ torch::Tensor Ids(const std::vector<int32_t>& ids, int64_t rows, int64_t cols, c
       .to(device, torch::kLong, /*non_blocking=*/false, /*copy=*/true);
 }
 
+// x [B, L] or [B, L, L] padded with `value` to `width` in every position dimension.
+torch::Tensor PadTo(const torch::Tensor& x, int64_t width, int64_t value) {
+  std::vector<int64_t> pad;
+  for (int64_t d = x.dim() - 1; d >= 1; --d) pad.insert(pad.end(), {0, width - x.size(d)});
+  return torch::constant_pad_nd(x, pad, value);
+}
+
 }  // namespace
+
+DeviceBatch Concatenate(const std::vector<DeviceBatch>& batches, int64_t pad_id) {
+  TORCH_CHECK(!batches.empty(), "Concatenate: no batches");
+  int64_t source_width = 0, target_width = 0;
+  for (const DeviceBatch& b : batches) {
+    source_width = std::max(source_width, b.source.size(1));
+    target_width = std::max(target_width, b.target_input.size(1));
+  }
+  std::vector<torch::Tensor> source, target_input, target_output, relations;
+  DeviceBatch out;
+  for (const DeviceBatch& b : batches) {
+    TORCH_CHECK(b.relations.defined() == batches[0].relations.defined(),
+                "Concatenate: batches with and without relations");
+    source.push_back(PadTo(b.source, source_width, pad_id));
+    target_input.push_back(PadTo(b.target_input, target_width, pad_id));
+    target_output.push_back(PadTo(b.target_output, target_width, pad_id));
+    if (b.relations.defined()) relations.push_back(PadTo(b.relations, source_width, 0));
+    out.target_tokens += b.target_tokens;
+    out.source_tokens += b.source_tokens;
+  }
+  out.source = torch::cat(source);
+  out.target_input = torch::cat(target_input);
+  out.target_output = torch::cat(target_output);
+  if (!relations.empty()) out.relations = torch::cat(relations);
+  return out;
+}
 
 DeviceBatch ToDevice(const data::Batch& batch, const torch::Device& device) {
   DeviceBatch out;

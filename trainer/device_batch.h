@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <vector>
+
 #include "data/batch.h"
 
 namespace fathom::trainer {
@@ -18,6 +20,11 @@ struct DeviceBatch {
 };
 
 DeviceBatch ToDevice(const data::Batch& batch, const torch::Device& device);
+
+// The batches stacked into one, each padded (with `pad_id`, relations with 0 as data::MakeBatch
+// does) to the widest source and target: the union of their examples, which a padding-aware
+// consumer treats as one batch.
+DeviceBatch Concatenate(const std::vector<DeviceBatch>& batches, int64_t pad_id);
 
 }  // namespace fathom::trainer
 

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -25,6 +26,12 @@ absl::StatusOr<GeneratorBytes> SaveGenerators(const torch::Device& device);
 // LibTorch's generator are an error, not a silent reseed. Empty device bytes (a checkpoint
 // written on CPU, resumed on a GPU) leave the device's generator as seeded.
 absl::Status RestoreGenerators(const torch::Device& device, const GeneratorBytes& bytes, const std::string& what);
+
+// Seeds this rank's generators (CPU, and every CUDA device's) from (seed, rank, step). Ranks
+// must draw different dropout masks, or data parallelism repeats one noise pattern on every
+// shard; a run resumed on another rank count, whose saved per-rank states do not fit, still
+// draws from the config's seed and not from LibTorch's fixed default.
+void SeedRankGenerators(uint64_t seed, int rank, int64_t step);
 
 }  // namespace fathom::trainer
 

@@ -195,20 +195,25 @@ absl::Status Trainer::Initialise() {
       RETURN_IF_ERROR(comm_->Broadcast(t, 0));
     }
   }
+  // From here on each rank draws its own dropout masks.
+  SeedRankGenerators(config_.seed(), comm_->rank(), 0);
   switch (config_.init().method()) {
     case proto::InitConfig::ADMIN: {
-      // Profile on this rank's first batches; the statistics are summed over ranks.
+      // Profile on the union of this rank's first batches, stacked into one so that every
+      // sublayer's variance is taken over all of them (omega_k is needed before sublayer k+1
+      // runs); the statistics are summed over ranks.
       const data::BatcherPosition start = batcher_->position();
-      for (int b = 0; b < config_.init().admin_profile_batches(); ++b) {
-        const DeviceBatch batch = NextBatch();
-        try {
-          const models::AdminOmegas omegas = models::ProfileAdmin(
-              *model_, batch.source, batch.target_input, batch.relations, SumAcross(comm_));
-          FLOG(Info) << "Admin omegas: encoder " << omegas.encoder.front() << " -> " << omegas.encoder.back()
-                     << ", decoder " << omegas.decoder.front() << " -> " << omegas.decoder.back();
-        } catch (const std::exception& e) {
-          return absl::InternalError(absl::StrCat("Admin profiling failed: ", e.what()));
-        }
+      std::vector<DeviceBatch> batches;
+      for (int b = 0; b < config_.init().admin_profile_batches(); ++b) batches.push_back(NextBatch());
+      const DeviceBatch profile = Concatenate(batches, model_->options().pad_id);
+      try {
+        const models::AdminOmegas omegas =
+            models::ProfileAdmin(*model_, profile.source, profile.target_input, profile.relations, SumAcross(comm_));
+        FLOG(Info) << "Admin omegas over " << batches.size() << " batch(es) on " << comm_->size()
+                   << " rank(s): encoder " << omegas.encoder.front() << " -> " << omegas.encoder.back()
+                   << ", decoder " << omegas.decoder.front() << " -> " << omegas.decoder.back();
+      } catch (const std::exception& e) {
+        return absl::InternalError(absl::StrCat("Admin profiling failed: ", e.what()));
       }
       RETURN_IF_ERROR(batcher_->Restore(start));
       break;
@@ -303,6 +308,7 @@ absl::Status Trainer::SaveCheckpoint() {
   state.set_epoch(batcher_->position().epoch);
   state.mutable_iterator()->set_epoch(batcher_->position().epoch);
   state.mutable_iterator()->set_index(batcher_->position().index);
+  state.mutable_iterator()->set_batches_per_epoch(batcher_->batches_per_epoch());
   state.set_world_size(comm_->size());
   state.set_wall_clock_seconds(seconds_before_ + SecondsSince(run_start_));
   state.set_config_text(ConfigToText(config_));
@@ -412,11 +418,21 @@ absl::Status Trainer::Resume(bool* resumed) {
     RETURN_IF_ERROR(loss_scaler_->Restore({state.loss_scale(), state.loss_scale_growth_tracker()}));
   }
   last_saved_step_ = step_;
-  // Across a change of rank count the epoch position carries over; batches are re-dealt.
-  const int64_t index = std::min<int64_t>(state.iterator().index(), batcher_->batches_per_epoch());
+  // On another rank count the epoch is dealt anew (its batches depend on the rank count): resume
+  // at the same fraction of it, so no part of the epoch is skipped or seen twice beyond the
+  // rounding of one step.
+  int64_t index = state.iterator().index();
+  const bool same_world = state.world_size() == comm_->size();
+  if (!same_world) {
+    const double saved_per_epoch =
+        state.iterator().has_batches_per_epoch()
+            ? static_cast<double>(state.iterator().batches_per_epoch())
+            : static_cast<double>(batcher_->batches_per_epoch()) * comm_->size() / std::max(1, state.world_size());
+    index = std::llround(static_cast<double>(index) / std::max(1.0, saved_per_epoch) * batcher_->batches_per_epoch());
+  }
+  index = std::min<int64_t>(index, batcher_->batches_per_epoch());
   RETURN_IF_ERROR(batcher_->Restore({state.iterator().epoch(), index}));
-  // With another rank count the ranks draw differently anyway; each keeps its seeded generators.
-  if (state.world_size() == comm_->size() && state.rng_state_size() == comm_->size()) {
+  if (same_world && state.rng_state_size() == comm_->size()) {
     GeneratorBytes generators;
     generators.cpu = state.rng_state(comm_->rank());
     if (state.cuda_rng_state_size() == comm_->size()) generators.device = state.cuda_rng_state(comm_->rank());
@@ -425,6 +441,14 @@ absl::Status Trainer::Resume(bool* resumed) {
                     << "'s dropout masks will differ from an uninterrupted run's";
     }
     RETURN_IF_ERROR(RestoreGenerators(device_, generators, loaded->dir));
+  } else {
+    // The saved states belong to other ranks: draw afresh, still from the config's seed.
+    SeedRankGenerators(config_.seed(), comm_->rank(), step_);
+  }
+  if (!same_world) {
+    FLOG(Info) << "resuming " << state.world_size() << " rank(s) as " << comm_->size() << ": batch "
+               << state.iterator().index() << " of the saved epoch is batch " << index << " of "
+               << batcher_->batches_per_epoch() << " now; generators seeded anew";
   }
   FLOG(Info) << "resumed from " << loaded->dir << " at step " << step_ << " (epoch " << state.iterator().epoch()
              << ", batch " << index << ")";

@@ -51,6 +51,9 @@ class Trainer {
   absl::StatusOr<TrainSummary> Run();
   models::Seq2Seq model() const { return model_; }
   int64_t step() const { return step_; }
+  // The training batch this rank reads next.
+  data::BatcherPosition position() const { return batcher_->position(); }
+  int64_t batches_per_epoch() const { return batcher_->batches_per_epoch(); }
   // Fault injection for tests of the NaN path: before update `step`, one weight of rank `rank`
   // becomes NaN, so that rank's loss is NaN while the others' is not.
   void InjectNanAt(int64_t step, int rank) {
