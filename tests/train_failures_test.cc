@@ -138,7 +138,7 @@ bool Alive(pid_t pid) {
 // "step N | ... | loss X |" of a train.log, by step.
 std::map<int, std::string> LossesByStep(const std::string& log) {
   std::map<int, std::string> losses;
-  const std::regex line(R"(step (\d+) \| epoch \d+ \| loss ([0-9.]+) \|)");
+  const std::regex line(R"(step (\d+) \| epoch [0-9.]+ \| loss ([0-9.]+) \|)");
   for (std::sregex_iterator it(log.begin(), log.end(), line), end; it != end; ++it) {
     losses[std::stoi((*it)[1])] = (*it)[2];
   }
@@ -223,6 +223,20 @@ TEST_F(TrainFailuresTest, SigtermSavesExits75AndTheResumedRunEndsLikeAnUninterru
   const auto resumed_losses = LossesByStep(ReadFile(run_dir + "/train.log"));
   ASSERT_EQ(resumed_losses.size(), static_cast<size_t>(steps));
   for (const auto& [step, loss] : resumed_losses) EXPECT_EQ(loss, reference_losses.at(step)) << "step " << step;
+  // Every progress line has every field; epochs done only grow, and the eta is a duration.
+  const std::string reference_log = ReadFile(reference_dir + "/train.log");
+  const std::regex progress(
+      R"(step (\d+) \| epoch (\d+\.\d\d) \| loss [0-9.]+ \| nll [0-9.]+ \| ppl [0-9.]+ \| lr [0-9.e+-]+ \| )"
+      R"(gnorm [0-9.]+ \| scale 1 \| tok/s \d+ \| elapsed [0-9hms:]+ \| eta [0-9hms:]+\n)");
+  int lines = 0;
+  double last_epochs = 0;
+  for (std::sregex_iterator it(reference_log.begin(), reference_log.end(), progress), end; it != end; ++it, ++lines) {
+    const double epochs = std::stod((*it)[2]);
+    EXPECT_GT(epochs, 0.0);
+    EXPECT_GE(epochs, last_epochs) << (*it)[0];
+    last_epochs = epochs;
+  }
+  EXPECT_EQ(lines, steps) << reference_log;
 }
 
 TEST_F(TrainFailuresTest, AKilledRankEndsEveryProcessWithinSecondsAndNamesTheRank) {

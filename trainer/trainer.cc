@@ -597,13 +597,19 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       const double seconds = SecondsSince(window_start);
       const double loss = window_loss / window_steps, nll = window_nll / window_steps;
       const double total = seconds_before_ + SecondsSince(start);
-      std::string eta = "-";
-      if (optim.max_steps() > 0) eta = FormatDuration(total / step_ * (optim.max_steps() - step_));
-      if (optim.max_seconds() > 0) eta = FormatDuration(std::max(0.0, optim.max_seconds() - total));
+      // Epochs done, as a fraction: the position after this step's batches.
+      const double epochs = static_cast<double>(batcher_->position().epoch) +
+                            static_cast<double>(batcher_->position().index) / batcher_->batches_per_epoch();
+      // The run ends at whichever limit comes first.
+      double left = std::numeric_limits<double>::infinity();
+      if (optim.max_epochs() > 0 && epochs > 0) left = std::min(left, total / epochs * std::max(0.0, optim.max_epochs() - epochs));
+      if (optim.max_steps() > 0) left = std::min(left, total / step_ * (optim.max_steps() - step_));
+      if (optim.max_seconds() > 0) left = std::min(left, std::max(0.0, optim.max_seconds() - total));
+      const std::string eta = std::isfinite(left) ? FormatDuration(left) : "-";
       FLOG(Info) << absl::StrFormat(
-          "step %d | epoch %d | loss %.4f | nll %.4f | ppl %.2f | lr %.3g | gnorm %.3f | scale %g | "
+          "step %d | epoch %.2f | loss %.4f | nll %.4f | ppl %.2f | lr %.3g | gnorm %.3f | scale %g | "
           "tok/s %.0f | elapsed %s | eta %s",
-          step_, batcher_->position().epoch + 1, loss, nll, std::exp(nll), lr, stats.grad_norm,
+          step_, epochs, loss, nll, std::exp(nll), lr, stats.grad_norm,
           loss_scaler_ != nullptr ? loss_scaler_->scale() : 1.0, window_tokens / std::max(seconds, 1e-9), FormatDuration(total), eta);
       if (events_ != nullptr) {
         const std::vector<std::pair<const char*, double>> scalars = {
