@@ -126,7 +126,9 @@ void CheckModel(const proto::ModelConfig& model, Checker& check) {
 }
 
 void CheckInit(const proto::InitConfig& init, Checker& check) {
-  check.Positive("init.admin_profile_batches", init.admin_profile_batches());
+  if (init.method() == proto::InitConfig::ADMIN) {
+    check.Positive("init.admin_profile_batches", init.admin_profile_batches());
+  }
 }
 
 void CheckOptim(const proto::OptimConfig& optim, Checker& check) {

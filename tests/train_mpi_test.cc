@@ -124,8 +124,8 @@ TEST(TrainMpiTest, AdminOmegasOnTwoRanksEqualOneRankOnBothBatches) {
   ASSERT_EQ(want.encoder.size(), 12u);
   ASSERT_EQ(want.decoder.size(), 18u);
   EXPECT_GT(want.encoder.back(), 1.5);  // the omegas really grow with depth
-  for (size_t k = 0; k < want.encoder.size(); ++k) EXPECT_NEAR(got.encoder[k], want.encoder[k], 1e-6 * want.encoder[k]) << k;
-  for (size_t k = 0; k < want.decoder.size(); ++k) EXPECT_NEAR(got.decoder[k], want.decoder[k], 1e-6 * want.decoder[k]) << k;
+  for (size_t k = 0; k < want.encoder.size(); ++k) EXPECT_NEAR(got.encoder[k], want.encoder[k], 1e-5 * want.encoder[k]) << k;
+  for (size_t k = 0; k < want.decoder.size(); ++k) EXPECT_NEAR(got.decoder[k], want.decoder[k], 1e-5 * want.decoder[k]) << k;
 }
 
 // A prepared Multi30k slice shared by the two ranks (rank 0 prepares, both read).
@@ -244,6 +244,31 @@ TEST(TrainMpiTest, ResumesOnADifferentRankCount) {
   EXPECT_EQ(summary->steps, 10);
   ASSERT_EQ(summary->losses.size(), 2u);
   for (double loss : summary->losses) EXPECT_TRUE(std::isfinite(loss));
+}
+
+TEST(TrainMpiTest, ResumesAtTheSameFractionOfTheEpochWithAnotherBatchBudget) {
+  // The same two ranks with half the token budget: twice the batches per epoch, so the saved
+  // index is mapped by the fraction of the epoch done, not taken as it is.
+  const std::string base = PreparedDir();
+  if (g_comm->rank() == 0) {
+    std::filesystem::copy(base + "/full", base + "/budget", std::filesystem::copy_options::recursive);
+  }
+  ASSERT_TRUE(g_comm->Barrier().ok());
+  auto saved = checkpoint::ReadLatestValid(base + "/budget", nullptr);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  const proto::IteratorPosition& at = saved->meta.state().iterator();
+  proto::RunConfig config = RunConfig(base + "/budget", 9, proto::InitConfig::ADMIN);
+  config.mutable_data()->mutable_batch()->set_max_tokens(256);
+  auto trainer = Trainer::Create(config, g_comm, true);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  const int64_t per_epoch = (*trainer)->batches_per_epoch();
+  EXPECT_GT(per_epoch, at.batches_per_epoch() * 3 / 2);
+  EXPECT_EQ((*trainer)->position().epoch, at.epoch());
+  EXPECT_NEAR(static_cast<double>((*trainer)->position().index) / per_epoch,
+              static_cast<double>(at.index()) / at.batches_per_epoch(), 0.5 / per_epoch + 1e-9);
+  auto summary = (*trainer)->Run();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->steps, 9);
 }
 
 TEST(TrainMpiTest, TranslateAndAverageFromTheRun) {

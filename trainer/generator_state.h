@@ -1,5 +1,5 @@
 // The random generators a rank's training draws from, as bytes a checkpoint can hold: the CPU
-// generator (Fathom's CPU dropout masks, data shuffles seeded from it) and, when the rank trains
+// generator (Fathom's CPU dropout masks; the batcher's shuffles have their own seed) and, when the rank trains
 // on a GPU, that device's generator (LibTorch's CUDA dropout). Restoring both makes a resumed
 // run draw the masks the uninterrupted run would have drawn.
 #ifndef FATHOM_TRAINER_GENERATOR_STATE_H_
