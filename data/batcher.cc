@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/mix64.h"
 
 namespace fathom::data {
 namespace {
@@ -14,14 +15,6 @@ namespace {
 constexpr uint64_t kBucketStream = 1;
 constexpr uint64_t kStepStream = 2;
 
-// SplitMix64's finalizer: a bijective mix of 64 bits.
-uint64_t Mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // SplitMix64 with rejection-sampled bounded draws. std::shuffle and the std distributions
 // differ between standard libraries; this code fixes the order on every platform and rank.
 class Rng {
@@ -30,7 +23,7 @@ class Rng {
       : state_(Mix64(seed) ^ Mix64(Mix64(static_cast<uint64_t>(epoch)) + stream)) {}
 
   uint64_t Next() {
-    state_ += 0x9e3779b97f4a7c15ULL;
+    state_ += kGoldenGamma;
     return Mix64(state_);
   }
 

@@ -4,15 +4,10 @@
 
 #include <cstdint>
 
+#include "base/mix64.h"
+
 namespace fathom::models {
 namespace {
-
-inline uint64_t SplitMix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // The keep-mask scaled by 1 / (1 - p), as float: 0 or scale.
 torch::Tensor ScaledMask(int64_t numel, double p, uint64_t seed, const torch::TensorOptions& options) {
@@ -24,7 +19,7 @@ torch::Tensor ScaledMask(int64_t numel, double p, uint64_t seed, const torch::Te
   const int64_t blocks = (numel + 3) / 4;
   at::parallel_for(0, blocks, 4096, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      const uint64_t bits = SplitMix64(seed ^ (static_cast<uint64_t>(b) * 0xD1B54A32D192ED03ull));
+      const uint64_t bits = Mix64(seed ^ (static_cast<uint64_t>(b) * 0xD1B54A32D192ED03ull));
       const int64_t base = 4 * b;
       const int64_t count = std::min<int64_t>(4, numel - base);
       for (int64_t k = 0; k < count; ++k) {

@@ -200,16 +200,26 @@ TEST(TrainMpiTest, ResumeRepeatsTheUninterruptedRunBitForBit) {
   for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(torch::equal(p[i], q[i])) << i;
 }
 
+// One draw from this process's CPU generator, the one dropout masks are seeded from.
+int64_t Draw() { return torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>(); }
+
 TEST(TrainMpiTest, RanksDrawDifferentDropoutMasks) {
   // Data parallelism needs independent noise on each shard: the ranks' generators differ after
   // the initial parameters (which are rank 0's on every rank) are set.
   const std::string base = PreparedDir();
   auto trainer = Trainer::Create(RunConfig(base + "/seeds", 1, proto::InitConfig::ADMIN), g_comm, false);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
-  const int64_t draw = torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>();
-  auto draws = g_comm->AllGather(draw);
+  auto draws = g_comm->AllGather(Draw());
   ASSERT_TRUE(draws.ok());
   EXPECT_NE((*draws)[0], (*draws)[1]);
+}
+
+// A resumed trainer reads the same fraction of the same epoch the checkpoint had reached.
+void ExpectSameFractionOfTheEpoch(const Trainer& trainer, const proto::IteratorPosition& at) {
+  const int64_t per_epoch = trainer.batches_per_epoch();
+  EXPECT_EQ(trainer.position().epoch, at.epoch());
+  EXPECT_NEAR(static_cast<double>(trainer.position().index) / per_epoch,
+              static_cast<double>(at.index()) / at.batches_per_epoch(), 0.5 / per_epoch + 1e-9);
 }
 
 TEST(TrainMpiTest, ResumesOnADifferentRankCount) {
@@ -225,20 +235,18 @@ TEST(TrainMpiTest, ResumesOnADifferentRankCount) {
   ASSERT_GT(at.batches_per_epoch(), 0);
   ASSERT_GT(at.index(), 0) << "the test needs a checkpoint inside an epoch";
   comm::SingleProcessCommunicator alone;
-  auto trainer = Trainer::Create(RunConfig(base + "/one_rank", 10, proto::InitConfig::ADMIN), &alone, true);
+  const proto::RunConfig config = RunConfig(base + "/one_rank", 10, proto::InitConfig::ADMIN);
+  auto trainer = Trainer::Create(config, &alone, true);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   EXPECT_EQ((*trainer)->step(), 8);
   // One rank has about twice the batches per epoch of each of two.
-  const int64_t per_epoch = (*trainer)->batches_per_epoch();
-  EXPECT_NEAR(per_epoch, 2 * at.batches_per_epoch(), 2);
-  EXPECT_EQ((*trainer)->position().epoch, at.epoch());
-  EXPECT_NEAR(static_cast<double>((*trainer)->position().index) / per_epoch,
-              static_cast<double>(at.index()) / at.batches_per_epoch(), 0.5 / per_epoch + 1e-9);
+  EXPECT_NEAR((*trainer)->batches_per_epoch(), 2 * at.batches_per_epoch(), 2);
+  ExpectSameFractionOfTheEpoch(**trainer, at);
   // The saved generator states are the two ranks'; one rank draws anew from the config's seed.
-  const int64_t draw = torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>();
-  SeedRankGenerators(RunConfig(base + "/one_rank", 10, proto::InitConfig::ADMIN).seed(), 0, 8);
-  EXPECT_EQ(draw, torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
-  SeedRankGenerators(RunConfig(base + "/one_rank", 10, proto::InitConfig::ADMIN).seed(), 0, 8);
+  const int64_t draw = Draw();
+  SeedRankGenerators(config.seed(), 0, 8);
+  EXPECT_EQ(draw, Draw());
+  SeedRankGenerators(config.seed(), 0, 8);
   auto summary = (*trainer)->Run();
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->steps, 10);
@@ -261,11 +269,8 @@ TEST(TrainMpiTest, ResumesAtTheSameFractionOfTheEpochWithAnotherBatchBudget) {
   config.mutable_data()->mutable_batch()->set_max_tokens(256);
   auto trainer = Trainer::Create(config, g_comm, true);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
-  const int64_t per_epoch = (*trainer)->batches_per_epoch();
-  EXPECT_GT(per_epoch, at.batches_per_epoch() * 3 / 2);
-  EXPECT_EQ((*trainer)->position().epoch, at.epoch());
-  EXPECT_NEAR(static_cast<double>((*trainer)->position().index) / per_epoch,
-              static_cast<double>(at.index()) / at.batches_per_epoch(), 0.5 / per_epoch + 1e-9);
+  EXPECT_GT((*trainer)->batches_per_epoch(), at.batches_per_epoch() * 3 / 2);
+  ExpectSameFractionOfTheEpoch(**trainer, at);
   auto summary = (*trainer)->Run();
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->steps, 9);

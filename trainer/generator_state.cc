@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "base/mix64.h"
 
 namespace fathom::trainer {
 namespace {
@@ -28,17 +29,10 @@ absl::Status Restore(at::Generator generator, const std::string& bytes, const st
   return absl::OkStatus();
 }
 
-uint64_t Mix(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 }  // namespace
 
 void SeedRankGenerators(uint64_t seed, int rank, int64_t step) {
-  const uint64_t mixed = Mix(Mix(Mix(seed) ^ static_cast<uint64_t>(rank)) ^ static_cast<uint64_t>(step));
+  const uint64_t mixed = Mix64(Mix64(Mix64(seed) ^ static_cast<uint64_t>(rank)) ^ static_cast<uint64_t>(step));
   torch::manual_seed(mixed);  // the CPU generator and, where CUDA is present, each device's
 }
 

@@ -203,14 +203,10 @@ absl::Status Trainer::Initialise() {
       // sublayer's variance is taken over all of them (omega_k is needed before sublayer k+1
       // runs); the statistics are summed over ranks.
       const data::BatcherPosition start = batcher_->position();
-      if (config_.init().admin_profile_batches() < 1) {
-        return absl::InvalidArgumentError(absl::StrCat("init.admin_profile_batches: must be > 0 (got ",
-                                                       config_.init().admin_profile_batches(), ")"));
-      }
       std::vector<DeviceBatch> batches;
       for (int b = 0; b < config_.init().admin_profile_batches(); ++b) batches.push_back(NextBatch());
-      const DeviceBatch profile = Concatenate(batches, model_->options().pad_id);
       try {
+        const DeviceBatch profile = Concatenate(batches, model_->options().pad_id);
         const models::AdminOmegas omegas =
             models::ProfileAdmin(*model_, profile.source, profile.target_input, profile.relations, SumAcross(comm_));
         FLOG(Info) << "Admin omegas over " << batches.size() << " batch(es) on " << comm_->size()
@@ -425,17 +421,16 @@ absl::Status Trainer::Resume(bool* resumed) {
   // On another rank count (or batch budget) the epoch is dealt anew, as its batches depend on
   // both: resume at the same fraction of it, so no part of the epoch is skipped or seen twice
   // beyond the rounding of one step.
-  int64_t index = state.iterator().index();
+  const int64_t per_epoch = batcher_->batches_per_epoch();
   const bool same_world = state.world_size() == comm_->size();
-  const double saved_per_epoch =
-      state.iterator().has_batches_per_epoch()
-          ? static_cast<double>(state.iterator().batches_per_epoch())
-          : static_cast<double>(batcher_->batches_per_epoch()) * comm_->size() / std::max(1, state.world_size());
-  const bool dealt_anew = !same_world || saved_per_epoch != static_cast<double>(batcher_->batches_per_epoch());
-  if (dealt_anew) {
-    index = std::llround(static_cast<double>(index) / std::max(1.0, saved_per_epoch) * batcher_->batches_per_epoch());
-  }
-  index = std::min<int64_t>(index, batcher_->batches_per_epoch());
+  // Checkpoints from before the count was recorded: the same epoch split over the saved ranks.
+  const int64_t saved_per_epoch = std::max<int64_t>(
+      1, state.iterator().has_batches_per_epoch() ? state.iterator().batches_per_epoch()
+                                                   : per_epoch * comm_->size() / std::max(1, state.world_size()));
+  const bool dealt_anew = !same_world || saved_per_epoch != per_epoch;
+  int64_t index = state.iterator().index();
+  if (dealt_anew) index = std::llround(static_cast<double>(index) * per_epoch / saved_per_epoch);
+  index = std::min(index, per_epoch);
   RETURN_IF_ERROR(batcher_->Restore({state.iterator().epoch(), index}));
   // Seeded apart first, so that a generator the checkpoint does not restore (the CUDA one of a
   // checkpoint saved on CPU) still differs between ranks.
@@ -453,7 +448,7 @@ absl::Status Trainer::Resume(bool* resumed) {
   if (dealt_anew) {
     FLOG(Info) << "resuming " << state.world_size() << " rank(s) as " << comm_->size() << ": batch "
                << state.iterator().index() << " of " << saved_per_epoch << " in the saved epoch is batch " << index
-               << " of " << batcher_->batches_per_epoch() << " now"
+               << " of " << per_epoch << " now"
                << (same_world ? "" : "; generators seeded anew (the saved ones are other ranks')");
   }
   FLOG(Info) << "resumed from " << loaded->dir << " at step " << step_ << " (epoch " << state.iterator().epoch()
