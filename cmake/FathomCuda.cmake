@@ -29,6 +29,21 @@ if(TORCH_CXX_FLAGS MATCHES "_GLIBCXX_USE_CXX11_ABI=0")
     "'cxx11-abi' archive, and point CMAKE_PREFIX_PATH at it.")
 endif()
 
+# With a system LibTorch installed too (Debian's libtorch-dev), TorchConfig's find_library can pick
+# the system libtorch.so under the wheel's headers: the build then links one version and
+# compiles against another. Naming the wheel's lib/ in CMAKE_LIBRARY_PATH avoids it (not the
+# torch directory in CMAKE_PREFIX_PATH: the wheel's protoc and protobuf headers would then be
+# taken for the system's); this check makes the mistake loud.
+get_filename_component(_fathom_torch_prefix "${TORCH_INSTALL_PREFIX}" REALPATH)
+get_filename_component(_fathom_torch_library "${TORCH_LIBRARY}" REALPATH)
+string(FIND "${_fathom_torch_library}" "${_fathom_torch_prefix}/" _fathom_torch_at)
+if(NOT _fathom_torch_at EQUAL 0)
+  message(FATAL_ERROR
+    "LibTorch's headers come from ${TORCH_INSTALL_PREFIX} (version ${Torch_VERSION}) but its "
+    "library from ${TORCH_LIBRARY}: add -DCMAKE_LIBRARY_PATH=$TORCH/lib (with "
+    "-DCMAKE_PREFIX_PATH=$TORCH/share/cmake, TORCH=site-packages/torch)")
+endif()
+
 set(FATHOM_TORCH_CUDA OFF)
 # CAFFE2_USE_CUDA comes from Caffe2Config.cmake, torch_cuda and c10_cuda from its targets,
 # TORCH_CUDA_LIBRARIES from TorchConfig.cmake; LibTorch versions set different ones of these.

@@ -11,6 +11,16 @@
 #   launch/install.sh --offline DIR --dry-run
 #                                          check the bundle and show what apt would do (apt-get -s)
 #   launch/install.sh --list-packages      print the package list and exit
+#   launch/install.sh --torch2             the second build: also makes a virtual environment
+#                                          with the torch wheel pinned in
+#                                          launch/torch2-requirements.txt (LibTorch 2.x with
+#                                          CUDA, and NCCL) and builds into build-torch2/
+#                                          against it, with the NCCL backend; needs the CUDA
+#                                          toolkit (nvcc, /usr/local/cuda), not a GPU
+#
+# Environment: FATHOM_BUILD_DIR (build/), FATHOM_TORCH2_BUILD_DIR (build-torch2/),
+# FATHOM_TORCH2_VENV (.venv-torch2/), FATHOM_TORCH2_TARGETS (targets of the second build; all
+# when empty), CUDA_HOME (/usr/local/cuda).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,13 +29,15 @@ BUILD=1
 OFFLINE_DIR=""
 DRY_RUN=0
 LIST_ONLY=0
+TORCH2=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) BUILD=0 ;;
     --offline) OFFLINE_DIR=${2:?--offline needs a directory}; shift ;;
     --dry-run) DRY_RUN=1; BUILD=0 ;;
     --list-packages) LIST_ONLY=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --torch2) TORCH2=1 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -139,11 +151,44 @@ elif [ -n "$OFFLINE_DIR" ]; then
   echo "install.sh: every package is installed already; the bundle in $OFFLINE_DIR is not needed"
 fi
 
+GEN=()
+command -v ninja >/dev/null && GEN=(-G Ninja)
+LAUNCHER=()
+command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+
+if [ "$TORCH2" -eq 1 ]; then
+  # The second build: LibTorch 2.x with CUDA from the pinned wheel, in a virtual environment of
+  # its own so that the system's Python and Debian's LibTorch stay as they are.
+  VENV=${FATHOM_TORCH2_VENV:-$ROOT/.venv-torch2}
+  TORCH2_BUILD_DIR=${FATHOM_TORCH2_BUILD_DIR:-$ROOT/build-torch2}
+  CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+  REQUIREMENTS="$ROOT/launch/torch2-requirements.txt"
+  [ -x "$CUDA_HOME/bin/nvcc" ] || { echo "install.sh: --torch2 needs the CUDA toolkit: no $CUDA_HOME/bin/nvcc (set CUDA_HOME)" >&2; exit 1; }
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "install.sh: making the virtual environment $VENV"
+    python3 -m venv "$VENV" || { echo "install.sh: python3 -m venv failed (Debian: apt-get install python3-venv)" >&2; exit 1; }
+  fi
+  # pip compares the pins with what is installed, so a second run downloads nothing.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS"
+  TORCH_DIR=$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)
+  echo "install.sh: LibTorch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)' 2>/dev/null) in $TORCH_DIR"
+  if [ "$BUILD" -eq 1 ]; then
+    if [ ! -f "$TORCH2_BUILD_DIR/CMakeCache.txt" ]; then
+      # The wheel's lib/ first, so that Debian's libtorch.so is not found for the wheel's
+      # headers; its share/cmake (not the torch directory, whose protoc would be found).
+      cmake -S "$ROOT" -B "$TORCH2_BUILD_DIR" "${GEN[@]}" "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_PREFIX_PATH="$TORCH_DIR/share/cmake" -DCMAKE_LIBRARY_PATH="$TORCH_DIR/lib" \
+        -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" -DCUDAToolkit_ROOT="$CUDA_HOME" \
+        -DFATHOM_NCCL=ON -DFATHOM_PYTHON="$VENV/bin/python"
+    fi
+    TARGETS=()
+    for t in ${FATHOM_TORCH2_TARGETS:-}; do TARGETS+=(--target "$t"); done
+    cmake --build "$TORCH2_BUILD_DIR" -j"$(nproc)" "${TARGETS[@]}"
+  fi
+  exit 0
+fi
+
 if [ "$BUILD" -eq 1 ]; then
-  GEN=()
-  command -v ninja >/dev/null && GEN=(-G Ninja)
-  LAUNCHER=()
-  command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" "${GEN[@]}" "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=Release
   fi

@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs every test (unit tests and the 2-rank MPI tests).
-# This is README's test command and exactly what CI runs.
+# Installs dependencies, builds, and runs every test, twice: against Debian's LibTorch 1.13 (CPU,
+# build/) and against the pinned LibTorch 2.x wheel with CUDA and the NCCL backend compiled
+# (build-torch2/, launch/install.sh --torch2; its tests run on the CPU, CUDA cases skip without a
+# GPU). This is README's test command and exactly what CI runs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$ROOT/launch/install.sh"
 # Two jobs: the MPI tests take two ranks each, and CI machines have two cores.
-ctest --test-dir "${FATHOM_BUILD_DIR:-$ROOT/build}" --output-on-failure -j2
+failed=()
+"$ROOT/launch/install.sh"
+echo "test.sh: LibTorch 1.13 (Debian, CPU) in ${FATHOM_BUILD_DIR:-$ROOT/build}"
+ctest --test-dir "${FATHOM_BUILD_DIR:-$ROOT/build}" --output-on-failure -j2 || failed+=("LibTorch 1.13")
+"$ROOT/launch/install.sh" --torch2
+echo "test.sh: LibTorch 2.x (CUDA wheel, NCCL) in ${FATHOM_TORCH2_BUILD_DIR:-$ROOT/build-torch2}"
+ctest --test-dir "${FATHOM_TORCH2_BUILD_DIR:-$ROOT/build-torch2}" --output-on-failure -j2 || failed+=("LibTorch 2.x")
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "test.sh: tests failed in the build(s) against: ${failed[*]}" >&2
+  exit 1
+fi
