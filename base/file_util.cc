@@ -1,5 +1,6 @@
 #include "base/file_util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -38,6 +40,33 @@ absl::Status MakeDirs(const std::string& path) {
   std::error_code ec;
   fs::create_directories(path, ec);
   if (ec) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot create directory: ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status RemoveTree(const std::string& path) {
+  struct stat info;
+  if (::lstat(path.c_str(), &info) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot remove: ", ErrnoText()));
+  }
+  if (S_ISDIR(info.st_mode)) {
+    DIR* dir = ::opendir(path.c_str());
+    if (dir == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot list: ", ErrnoText()));
+    std::vector<std::string> names;
+    while (const dirent* entry = ::readdir(dir)) {
+      const std::string name = entry->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    ::closedir(dir);
+    for (const std::string& name : names) RETURN_IF_ERROR(RemoveTree(absl::StrCat(path, "/", name)));
+    if (::rmdir(path.c_str()) != 0 && errno != ENOENT) {
+      return absl::PermissionDeniedError(absl::StrCat(path, ": cannot remove: ", ErrnoText()));
+    }
+    return absl::OkStatus();
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot remove: ", ErrnoText()));
+  }
   return absl::OkStatus();
 }
 
@@ -98,8 +127,7 @@ StagingDir::StagingDir(StagingDir&& other) noexcept
 
 StagingDir::~StagingDir() {
   if (committed_) return;
-  std::error_code ec;
-  fs::remove_all(temp_path_, ec);
+  RemoveTree(temp_path_).IgnoreError();  // best effort: a leftover ".partial-" is pruned later
 }
 
 absl::Status StagingDir::Commit(bool replace) {
@@ -125,7 +153,8 @@ absl::Status StagingDir::Commit(bool replace) {
     return absl::PermissionDeniedError(message);
   }
   committed_ = true;
-  if (!old_aside.empty()) fs::remove_all(old_aside, ec);
+  // The new contents are in place; what is left of the old ones is a named leftover.
+  if (!old_aside.empty()) RemoveTree(old_aside).IgnoreError();
   return absl::OkStatus();
 }
 

@@ -14,6 +14,12 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 bool PathExists(const std::string& path);
 absl::Status MakeDirs(const std::string& path);
 
+// Removes `path` and, if it is a directory, everything under it (symbolic links are removed, not
+// followed). A missing path is not an error; a failure names the path it failed on. POSIX calls
+// rather than std::filesystem::remove_all: LibTorch 2.x wheels export an incomplete copy of
+// std::filesystem that a link can bind to (see the top-level CMakeLists.txt).
+absl::Status RemoveTree(const std::string& path);
+
 // Writes `contents` to `path.tmp.PID`, fsyncs, then renames over `path`.
 absl::Status WriteFileAtomic(const std::string& path, const std::string& contents);
 

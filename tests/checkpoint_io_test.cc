@@ -2,7 +2,9 @@
 // to resume from, and pruning. The full-disk cases are in checkpoint_disk_full_test.cc.
 #include "trainer/checkpoint/checkpoint_io.h"
 
+#include <dlfcn.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -305,6 +307,31 @@ TEST(CheckpointIo, PruneKeepsLastKeepStepsAndLatest) {
   ASSERT_TRUE(PruneCheckpoints(temp.path(), 1, {}).ok());
   EXPECT_THAT(ListCheckpointSteps(temp.path()), ElementsAre(300, 800));
   EXPECT_TRUE(absl::IsInvalidArgument(PruneCheckpoints(temp.path(), 0, {})));
+}
+
+// The process's std::filesystem is libstdc++'s, not the incomplete copy a LibTorch 2.x wheel
+// exports (its remove_all crashed the first prune of a CUDA run; see CMakeLists.txt).
+TEST(CheckpointIo, StdFilesystemComesFromLibstdcxx) {
+  using RemoveAll = std::uintmax_t (*)(const std::filesystem::path&, std::error_code&);
+  const RemoveAll remove_all = &std::filesystem::remove_all;
+  Dl_info info{};
+  ASSERT_NE(dladdr(reinterpret_cast<void*>(remove_all), &info), 0);
+  ASSERT_NE(info.dli_fname, nullptr);
+  EXPECT_THAT(std::string(info.dli_fname), ::testing::HasSubstr("libstdc++"));
+}
+
+TEST(CheckpointIo, RemoveTreeRemovesNestedDirectoriesAndNotLinkTargets) {
+  testing::TempDir dir;
+  const std::string outside = dir.File("outside");
+  testing::WriteTextFile(outside, "kept");
+  ASSERT_TRUE(MakeDirs(dir.File("doomed/a/b")).ok());
+  testing::WriteTextFile(dir.File("doomed/a/b/file"), "x");
+  testing::WriteTextFile(dir.File("doomed/top"), "y");
+  ASSERT_EQ(::symlink(outside.c_str(), dir.File("doomed/a/link").c_str()), 0);
+  ASSERT_TRUE(RemoveTree(dir.File("doomed")).ok());
+  EXPECT_FALSE(PathExists(dir.File("doomed")));
+  EXPECT_TRUE(PathExists(outside)) << "a link is removed, not followed";
+  EXPECT_TRUE(RemoveTree(dir.File("never-there")).ok());
 }
 
 TEST(CheckpointIo, PruneDeletesNothingWhenLatestIsUnreadable) {

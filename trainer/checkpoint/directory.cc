@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/file_util.h"
 #include "trainer/checkpoint/checkpoint_io.h"
 #include "trainer/checkpoint/layout.h"
 
@@ -23,14 +24,7 @@ bool IsLeftover(const std::string& name) {
          absl::StartsWith(name, absl::StrCat(kLatestFile, ".tmp."));
 }
 
-absl::Status Remove(const fs::path& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-  if (ec)
-    return absl::PermissionDeniedError(
-        absl::StrCat(path.string(), ": cannot remove: ", ec.message()));
-  return absl::OkStatus();
-}
+absl::Status Remove(const fs::path& path) { return RemoveTree(path.string()); }
 
 // Renamed out of the checkpoint namespace first, so that a crash halfway through deleting leaves
 // a leftover for the next prune rather than a damaged checkpoint for the next resume.
