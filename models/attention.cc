@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <vector>
 
 namespace fathom::models {
@@ -108,8 +109,11 @@ torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tens
     if (causal && T == S && !key_padding.defined()) {
       context = at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true);
     } else {
+      // No mask is an empty optional: an undefined tensor in it is an error in LibTorch 2.x.
       const torch::Tensor blocked = Blocked(key_padding, causal, B, T, S, q.device());
-      context = at::scaled_dot_product_attention(q, k, v, blocked.defined() ? blocked.logical_not() : blocked, p, false);
+      std::optional<torch::Tensor> visible;
+      if (blocked.defined()) visible = blocked.logical_not();
+      context = at::scaled_dot_product_attention(q, k, v, visible, p, false);
     }
   }
 #endif

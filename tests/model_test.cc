@@ -8,6 +8,7 @@
 #include "models/initialisation.h"
 #include "models/seq2seq.h"
 #include "models/token_packing.h"
+#include "tests/device_matrix.h"
 #include "tests/model_test_util.h"
 
 namespace fathom::models {
@@ -97,6 +98,98 @@ TEST_P(SchemeTest, IncrementalDecodingEqualsTheFullDecoder) {
 INSTANTIATE_TEST_SUITE_P(AllSchemes, SchemeTest,
                          ::testing::Values(InitConfig::POST_LN, InitConfig::PRE_LN, InitConfig::ADMIN,
                                            InitConfig::T_FIXUP, InitConfig::DT_FIXUP));
+
+// The model on every device and dtype of the test matrix (tests/device_matrix.h), Admin (the
+// flagship scheme) with real padding: results agree with the CPU float32 model to the dtype's
+// precision, padding leaks nowhere, incremental decoding is the full decoder, gradients finite.
+class DeviceModelTest : public ::testing::TestWithParam<testing::DeviceDtype> {
+ protected:
+  torch::TensorOptions On() const { return torch::TensorOptions(GetParam().device); }
+  Seq2Seq OnDevice(const Seq2Seq& cpu_float) const {
+    Seq2Seq model = BuildModel(testing::SmallOptions(InitConfig::ADMIN, 2), 11);
+    model->to(GetParam().device, GetParam().dtype);
+    // The same weights as `cpu_float` (built with the same seed), in this dtype on this device.
+    EXPECT_TRUE(torch::equal(model->parameters()[0].to(torch::kCPU, torch::kFloat),
+                             cpu_float->parameters()[0].to(GetParam().dtype).to(torch::kFloat)));
+    return model;
+  }
+  // |a - b| <= factor * tol (1 + |b|) everywhere, after moving both to CPU float32. Results of
+  // one dtype compared with each other take factor 1; with the float32 model, 2 (its weights
+  // are rounded to the dtype too).
+  ::testing::AssertionResult Close(const torch::Tensor& a, const torch::Tensor& b, double factor = 1) const {
+    const double tol = factor * testing::Tolerance(GetParam().dtype);
+    torch::Tensor x = a.to(torch::kCPU, torch::kFloat), y = b.to(torch::kCPU, torch::kFloat);
+    const double worst = ((x - y).abs() / (1 + y.abs())).max().item<double>();
+    if (worst <= tol) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "relative difference " << worst << " > " << tol;
+  }
+};
+
+TEST_P(DeviceModelTest, AgreesWithTheCpuFloat32ModelAndPaddingDoesNotLeak) {
+  Seq2Seq reference = BuildModel(testing::SmallOptions(InitConfig::ADMIN, 2), 11);
+  reference->eval();
+  Seq2Seq model = OnDevice(reference);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor src = testing::PaddedIds({7, 4, 6}, 50, 1), tgt = testing::PaddedIds({5, 3, 6}, 50, 2);
+  torch::Tensor logits = model->forward(src.to(GetParam().device), tgt.to(GetParam().device));
+  EXPECT_EQ(logits.device(), GetParam().device);
+  EXPECT_EQ(logits.scalar_type(), GetParam().dtype);
+  EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+  // Padding positions of the target are free; compare the real ones.
+  const torch::Tensor expected = reference->forward(src, tgt);
+  for (int64_t r = 0; r < 3; ++r) {
+    const int64_t real = std::vector<int64_t>{5, 3, 6}[r];
+    EXPECT_TRUE(Close(logits[r].narrow(0, 0, real), expected[r].narrow(0, 0, real), 2)) << "row " << r;
+  }
+  // Row 1 alone, without padding, gives the logits it gets in the padded batch.
+  torch::Tensor alone = model->forward(src[1].narrow(0, 0, 4).unsqueeze(0).to(GetParam().device),
+                                       tgt[1].narrow(0, 0, 3).unsqueeze(0).to(GetParam().device));
+  EXPECT_TRUE(Close(alone[0], logits[1].narrow(0, 0, 3)));
+}
+
+TEST_P(DeviceModelTest, IncrementalDecodingEqualsTheFullDecoder) {
+  Seq2Seq reference = BuildModel(testing::SmallOptions(InitConfig::ADMIN, 2), 11);
+  Seq2Seq model = OnDevice(reference);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor src = testing::PaddedIds({7, 4, 6}, 50, 9).to(GetParam().device);
+  torch::Tensor tgt = testing::PaddedIds({6, 6, 6}, 50, 10).to(GetParam().device);
+  torch::Tensor memory = model->Encode(src);
+  torch::Tensor full = model->Decode(tgt, memory, src);
+  DecoderCache cache = model->StartDecoding(memory, src);
+  for (int64_t t = 0; t < 6; ++t) {
+    torch::Tensor step = model->DecodeStep(tgt.select(1, t), cache);
+    EXPECT_EQ(step.device(), GetParam().device);
+    EXPECT_TRUE(Close(step, full.select(1, t))) << "position " << t;
+  }
+}
+
+TEST_P(DeviceModelTest, ForwardBackwardGivesFiniteGradientsOnTheDevice) {
+  Seq2Seq reference = BuildModel(testing::SmallOptions(InitConfig::ADMIN, 2), 11);
+  Seq2Seq model = OnDevice(reference);
+  model->train();
+  torch::Tensor src = testing::PaddedIds({7, 5}, 50, 5).to(GetParam().device);
+  torch::Tensor tgt = testing::PaddedIds({6, 6}, 50, 6).to(GetParam().device);
+  torch::Tensor logits = model->forward(src, tgt);
+  EXPECT_EQ(logits.scalar_type(), GetParam().dtype);
+  torch::Tensor loss = torch::nn::functional::cross_entropy(
+      logits.to(torch::kFloat).view({-1, 50}), tgt.view({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(0));
+  loss.backward();
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+  int64_t with_grad = 0;
+  for (const auto& p : model->parameters()) {
+    if (!p.grad().defined()) continue;
+    ++with_grad;
+    EXPECT_EQ(p.grad().device(), GetParam().device);
+    EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>());
+  }
+  EXPECT_GT(with_grad, 20);
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, DeviceModelTest, ::testing::ValuesIn(testing::DeviceDtypes(/*fp16=*/true)),
+                         testing::DeviceDtypeName);
 
 TEST(DropoutTest, RateScaleDeterminismAndGradient) {
   torch::Tensor x = torch::ones({1000, 300}).requires_grad_(true);
@@ -344,7 +437,11 @@ TEST(DeepStabilityTest, FirstUpdateOutputChangeIsBoundedWithAdminAndDtFixup) {
   EXPECT_LT(dt_fixup, 0.6 * post_ln);
   // Without their scaling the same models are no better than Post-LN: the scaling is the cause.
   EXPECT_GT(FirstUpdateOutputChange(InitConfig::ADMIN, false), 0.8 * post_ln);
-  EXPECT_GT(FirstUpdateOutputChange(InitConfig::DT_FIXUP, false), 0.6 * post_ln);
+  // Unscaled and without LayerNorm, 36+36 layers reach activations of ~1e12. LibTorch 1.13's
+  // attention stays finite (change 0.33); 2.x's fused attention backward overflows and the
+  // update makes the output NaN: worse still than Post-LN, which is the point.
+  const double dt_unscaled = FirstUpdateOutputChange(InitConfig::DT_FIXUP, false);
+  EXPECT_TRUE(!std::isfinite(dt_unscaled) || dt_unscaled > 0.6 * post_ln) << dt_unscaled;
 }
 
 }  // namespace
