@@ -32,9 +32,30 @@ bool StartedByMpiLauncher() {
   return StartedByMpiLauncher([](const char* name) { return std::getenv(name); });
 }
 
+const char* BackendName(Backend backend) {
+  switch (backend) {
+    case Backend::kAuto: return "auto";
+    case Backend::kMpi: return "mpi";
+    case Backend::kNccl: return "nccl";
+    case Backend::kSingle: return "single";
+  }
+  return "unknown";
+}
+
 absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(Backend backend, bool cuda) {
+  if (backend == Backend::kMpi && cuda) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        HostName(), ": CreateCommunicator: the MPI backend moves CPU tensors only; CUDA tensors "
+        "need the NCCL backend (or AUTO)"));
+  }
+  if (backend == Backend::kNccl && !cuda) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        HostName(), ": CreateCommunicator: the NCCL backend moves CUDA tensors only; on the CPU "
+        "use the MPI backend (or AUTO)"));
+  }
   const bool launched = StartedByMpiLauncher();
-  const bool mpi = backend == Backend::kMpi || (backend == Backend::kAuto && launched);
+  const bool mpi = backend == Backend::kMpi || backend == Backend::kNccl ||
+                   (backend == Backend::kAuto && launched);
   if (!mpi) return CreateSingleProcessCommunicator();
   if (!cuda) return CreateMpiCommunicator();
   if (!NcclBackendBuilt()) {
@@ -42,7 +63,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(Backend backend
     return absl::UnimplementedError(absl::StrCat(
         HostName(), ": CreateCommunicator: CUDA tensors across ranks need the NCCL backend, and "
         "this build has no NCCL",
-        launched ? " (started by an MPI launcher)" : " (MPI backend requested)",
+        launched ? " (started by an MPI launcher)" : " (NCCL backend requested)",
         "; train on CPU, run a single process, or build against a CUDA LibTorch and NCCL"));
   }
   return CreateNcclCommunicator();

@@ -23,6 +23,15 @@ ABSL_FLAG(bool, resume, false, "continue from the newest valid checkpoint in run
 namespace fathom::launch {
 namespace {
 
+comm::Backend BackendFromConfig(proto::DistributedConfig::Backend backend) {
+  switch (backend) {
+    case proto::DistributedConfig::MPI: return comm::Backend::kMpi;
+    case proto::DistributedConfig::NCCL: return comm::Backend::kNccl;
+    case proto::DistributedConfig::AUTO: break;
+  }
+  return comm::Backend::kAuto;
+}
+
 int RunTrain(const std::vector<std::string>& args) {
   proto::RunConfig loaded;
   if (const int code = LoadConfigFromFlags("train", args, &loaded); code != kExitOk) return code;
@@ -33,10 +42,10 @@ int RunTrain(const std::vector<std::string>& args) {
   const std::string path = absl::GetFlag(FLAGS_config);
   const std::string& requested = config->distributed().device();
   const bool cuda = requested == "cuda" || (requested == "auto" && torch::cuda::is_available());
-  auto comm = comm::CreateCommunicator(comm::Backend::kAuto, cuda);
+  auto comm = comm::CreateCommunicator(BackendFromConfig(config->distributed().backend()), cuda);
   if (!comm.ok()) {
     FLOG(Error) << comm.status().message();
-    return kExitError;
+    return absl::IsInvalidArgument(comm.status()) ? kExitUsage : kExitError;
   }
   LogOptions log;
   log.rank = (*comm)->rank();

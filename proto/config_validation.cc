@@ -170,6 +170,14 @@ absl::Status ValidateRunConfig(const proto::RunConfig& config) {
   if (device != "auto" && device != "cpu" && device != "cuda") {
     check.Fail("distributed.device", absl::StrCat("must be auto, cpu or cuda (got \"", device, "\")"));
   }
+  // MPI moves host memory, NCCL device memory; with device "auto" the communicator factory
+  // refuses the mismatch once the device is known.
+  if (config.distributed().backend() == proto::DistributedConfig::NCCL && device == "cpu") {
+    check.Fail("distributed.backend", "NCCL moves CUDA tensors: use MPI or AUTO with device \"cpu\"");
+  }
+  if (config.distributed().backend() == proto::DistributedConfig::MPI && device == "cuda") {
+    check.Fail("distributed.backend", "MPI moves CPU tensors: use NCCL or AUTO with device \"cuda\"");
+  }
   check.NonNegative("distributed.timeout_seconds", config.distributed().timeout_seconds());
   check.Positive("distributed.init_loss_scale", config.distributed().init_loss_scale());
   check.Positive("distributed.loss_scale_window", config.distributed().loss_scale_window());

@@ -75,6 +75,37 @@ TEST(CliTest, PrepareRunsAndReportsCountsAndMissingInputs) {
   EXPECT_THAT(missing.output, HasSubstr("gone.de: no such file"));
 }
 
+// distributed.backend reaches the communicator: MPI without a launcher is an MPI singleton (it
+// used to be ignored: a single-process run), and NCCL with CPU tensors is a usage error.
+TEST(CliTest, TrainUsesTheConfiguredBackend) {
+  testing::TempDir dir;
+  testing::WriteLines(dir.File("a.de"), {"ein kleiner Test", "noch ein Satz", "der dritte Satz"});
+  testing::WriteLines(dir.File("a.en"), {"a small test", "another sentence", "the third sentence"});
+  const auto config = [&](const std::string& name, const std::string& distributed) {
+    testing::WriteTextFile(dir.File(name), absl::StrCat(R"(
+      run_dir: ")", dir.File("run-" + name), R"("
+      data {
+        split { name: "train" source: ")", dir.File("a.de"), R"(" target: ")", dir.File("a.en"), R"(" }
+        prepared_dir: ")", dir.File("out"), R"("
+        sentencepiece { vocab_size: 30 }
+      }
+      model { encoder_layers: 1 decoder_layers: 1 d_model: 16 heads: 2 ffn_dim: 32 }
+      optim { max_steps: 1 warmup_steps: 1 }
+      distributed { threads: 1 )", distributed, " }"));
+    return dir.File(name);
+  };
+  const std::string mpi = config("mpi.pbtxt", "backend: MPI device: \"cpu\"");
+  Result prepared = RunFathom(absl::StrCat("prepare --config ", mpi));
+  ASSERT_EQ(prepared.exit_code, 0) << prepared.output;
+  Result trained = RunFathom(absl::StrCat("train --config ", mpi));
+  EXPECT_EQ(trained.exit_code, 0) << trained.output;
+  EXPECT_THAT(trained.output, HasSubstr("MPI communicator"));
+
+  Result nccl = RunFathom(absl::StrCat("train --config ", config("nccl.pbtxt", "backend: NCCL device: \"cpu\"")));
+  EXPECT_EQ(nccl.exit_code, 2) << nccl.output;
+  EXPECT_THAT(nccl.output, HasSubstr("distributed.backend: NCCL moves CUDA tensors"));
+}
+
 TEST(CliTest, ScorePrintsSacreBleuLineAndChecksLineCounts) {
   testing::TempDir dir;
   testing::WriteLines(dir.File("hyp"), {"the cat sat on the mat", "a dog runs"});

@@ -116,13 +116,25 @@ TEST(CommunicatorFactoryTest, PicksSingleProcessWithoutLauncher) {
   EXPECT_THAT((*single)->Describe(), HasSubstr("single-process"));
 }
 
-TEST(CommunicatorFactoryTest, CudaAcrossRanksNeedsNccl) {
-  if (NcclBackendBuilt()) GTEST_SKIP() << "this build has the NCCL backend";
+TEST(CommunicatorFactoryTest, EachBackendRefusesTheOtherDevice) {
   // Refused before MPI is touched, so this test needs no launcher.
   auto mpi = CreateCommunicator(Backend::kMpi, /*cuda=*/true);
   ASSERT_FALSE(mpi.ok());
-  EXPECT_EQ(mpi.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(mpi.status().message(), HasSubstr("this build has no NCCL"));
+  EXPECT_EQ(mpi.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(mpi.status().message(), HasSubstr("MPI backend moves CPU tensors only"));
+  auto nccl = CreateCommunicator(Backend::kNccl, /*cuda=*/false);
+  ASSERT_FALSE(nccl.ok());
+  EXPECT_EQ(nccl.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(nccl.status().message(), HasSubstr("NCCL backend moves CUDA tensors only"));
+}
+
+TEST(CommunicatorFactoryTest, CudaAcrossRanksNeedsNccl) {
+  if (NcclBackendBuilt()) GTEST_SKIP() << "this build has the NCCL backend";
+  // Refused before MPI is touched, so this test needs no launcher.
+  auto nccl = CreateCommunicator(Backend::kNccl, /*cuda=*/true);
+  ASSERT_FALSE(nccl.ok());
+  EXPECT_EQ(nccl.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(nccl.status().message(), HasSubstr("this build has no NCCL"));
 
   ::setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
   auto automatic = CreateCommunicator(Backend::kAuto, /*cuda=*/true);
