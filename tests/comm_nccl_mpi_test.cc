@@ -1,8 +1,9 @@
-// The NCCL communicator on 2 ranks with a GPU each (mpirun -np 2 on a host with two GPUs or
-// more). In a build without the NCCL backend, or on a host with fewer than two GPUs, every test
-// is skipped and says why: NCCL cannot run there. CUDA tensors go through NCCL, CPU tensors and
-// host values through the MPI communicator inside it; every test issues the same collectives in
-// the same order on both ranks.
+// The NCCL communicator on every rank of the launch, one GPU each: CTest runs it with one rank
+// (any machine with a GPU: NCCL's stream and event handling run even when there is nobody to talk
+// to) and with two (a host with two GPUs or more). In a build without the NCCL backend, or with
+// fewer GPUs than ranks, every test is skipped and says why. CUDA tensors go through NCCL, CPU
+// tensors and host values through the MPI communicator inside it; every test issues the same
+// collectives in the same order on every rank, and its expected values hold for any rank count.
 #include <torch/cuda.h>
 
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "comm/communicator.h"
 #include "comm/communicator_factory.h"
+#include "comm/device_selection.h"
 #include "comm/nccl_communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -22,7 +24,6 @@
 namespace fathom::comm {
 namespace {
 
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 Communicator* g_comm = nullptr;
@@ -32,37 +33,48 @@ std::string g_skip_reason;
   if (g_comm == nullptr) GTEST_SKIP() << g_skip_reason
 
 Communicator& Comm() { return *g_comm; }
-torch::Device Gpu() { return torch::Device(torch::kCUDA, Comm().local_rank()); }
+int Size() { return Comm().size(); }
+// The GPU the communicator chose: the one of the local rank, as for training.
+torch::Device Gpu() {
+  return *SelectDevice("cuda", Comm().local_rank(), Comm().local_size(),
+                       static_cast<int>(torch::cuda::device_count()));
+}
 
 TEST(NcclCommunicatorTest, KnowsRanksAndDevice) {
   SKIP_WITHOUT_NCCL();
-  ASSERT_EQ(Comm().size(), 2) << "launch with mpirun -np 2";
   EXPECT_THAT(Comm().Describe(), HasSubstr("NCCL communicator (NCCL 2."));
   EXPECT_THAT(Comm().Describe(), HasSubstr(Gpu().str()));
   EXPECT_THAT(Comm().Describe(), HasSubstr("MPI communicator"));
   auto ranks = Comm().AllGather(Comm().rank());
   ASSERT_TRUE(ranks.ok()) << ranks.status();
-  EXPECT_THAT(*ranks, ElementsAre(0, 1));
+  std::vector<int64_t> expected(Size());
+  for (int r = 0; r < Size(); ++r) expected[r] = r;
+  EXPECT_EQ(*ranks, expected);
 }
 
-// Small integers, exact in every dtype, with odd negative sums for the integer average.
+// Small integers, exact in every dtype, with odd negative sums for the integer average; a
+// different pattern on each rank.
 torch::Tensor RankValues(int rank, int64_t n) {
   torch::Tensor i = torch::arange(n, torch::kLong);
-  return rank == 0 ? i.remainder(7) - 3 : i.remainder(5) * 2 - 5;
+  return (i + 3 * rank).remainder(7 + 2 * rank) * (rank % 2 == 0 ? 1 : 2) - 3 - 2 * rank;
 }
 
 TEST(NcclCommunicatorTest, AllReduceEveryDtypeAndOpExactlyOnTheGpu) {
   SKIP_WITHOUT_NCCL();
   const int64_t n = 1000;
-  const torch::Tensor a = RankValues(0, n), b = RankValues(1, n);
+  torch::Tensor sum = torch::zeros({n}, torch::kLong), max = RankValues(0, n);
+  for (int r = 0; r < Size(); ++r) {
+    sum += RankValues(r, n);
+    max = torch::maximum(max, RankValues(r, n));
+  }
   for (torch::ScalarType dtype :
        {torch::kFloat, torch::kDouble, torch::kLong, torch::kInt, torch::kBFloat16, torch::kHalf}) {
     const bool integral = dtype == torch::kLong || dtype == torch::kInt;
     for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMax, ReduceOp::kAvg}) {
-      torch::Tensor expected = op == ReduceOp::kSum   ? a + b
-                               : op == ReduceOp::kMax ? torch::maximum(a, b)
-                               : integral ? (a + b).div(2, "trunc")
-                                          : (a + b).to(torch::kDouble) / 2;
+      torch::Tensor expected = op == ReduceOp::kSum   ? sum
+                               : op == ReduceOp::kMax ? max
+                               : integral ? sum.div(Size(), "trunc")
+                                          : sum.to(torch::kDouble) / Size();
       torch::Tensor t = RankValues(Comm().rank(), n).to(Gpu(), dtype).reshape({10, 100}).clone();
       const absl::Status status = Comm().AllReduce(t, op);
       ASSERT_TRUE(status.ok()) << status;
@@ -76,10 +88,10 @@ TEST(NcclCommunicatorTest, AllReduceEveryDtypeAndOpExactlyOnTheGpu) {
 
 TEST(NcclCommunicatorTest, AsyncReductionsCompleteInOrderAroundCpuOnes) {
   SKIP_WITHOUT_NCCL();
-  const float r = static_cast<float>(Comm().rank());
+  const float r = static_cast<float>(Comm().rank()), size = static_cast<float>(Size());
   // Produced on the caller's stream just before: NCCL must wait for these kernels.
-  torch::Tensor big = torch::full({1 << 22}, r + 1, Gpu()).mul_(2);   // sum: 6
-  torch::Tensor small = torch::full({10}, 10 * r - 4, Gpu());          // max: 6
+  torch::Tensor big = torch::full({1 << 22}, r + 1, Gpu()).mul_(2);  // sum: size (size + 1)
+  torch::Tensor small = torch::full({10}, 10 * r - 4, Gpu());         // max: 10 (size - 1) - 4
   std::shared_ptr<Work> first = Comm().AllReduceAsync(big, ReduceOp::kSum);
   std::shared_ptr<Work> second = Comm().AllReduceAsync(small, ReduceOp::kMax);
   // A CPU tensor goes through MPI after both, as issued.
@@ -90,24 +102,25 @@ TEST(NcclCommunicatorTest, AsyncReductionsCompleteInOrderAroundCpuOnes) {
   ASSERT_TRUE(second->Wait().ok());
   ASSERT_TRUE(first->Wait().ok());
   ASSERT_TRUE(first->Wait().ok());  // repeatable
-  EXPECT_TRUE(torch::equal(host, torch::full({3}, 1.5, torch::kDouble)));
-  EXPECT_EQ(big.min().item<float>(), 6.0f);
-  EXPECT_EQ(big.max().item<float>(), 6.0f);
-  EXPECT_TRUE(torch::equal(small.cpu(), torch::full({10}, 6.0f)));
+  EXPECT_TRUE(torch::equal(host, torch::full({3}, 1.0 + (size - 1) / 2, torch::kDouble)));
+  EXPECT_EQ(big.min().item<float>(), size * (size + 1));
+  EXPECT_EQ(big.max().item<float>(), size * (size + 1));
+  EXPECT_TRUE(torch::equal(small.cpu(), torch::full({10}, 10 * (size - 1) - 4)));
 }
 
 TEST(NcclCommunicatorTest, BroadcastOnGpuAndCpu) {
   SKIP_WITHOUT_NCCL();
-  const bool root = Comm().rank() == 1;
+  const int root_rank = Size() - 1;
+  const bool root = Comm().rank() == root_rank;
   torch::Tensor gpu = root ? torch::arange(12, torch::TensorOptions(Gpu()).dtype(torch::kBFloat16))
                            : torch::zeros({12}, torch::TensorOptions(Gpu()).dtype(torch::kBFloat16));
   torch::Tensor cpu = root ? torch::full({5}, int64_t{1} << 40, torch::kLong)
                            : torch::zeros({5}, torch::kLong);
-  ASSERT_TRUE(Comm().Broadcast(gpu, 1).ok());
-  ASSERT_TRUE(Comm().Broadcast(cpu, 1).ok());
+  ASSERT_TRUE(Comm().Broadcast(gpu, root_rank).ok());
+  ASSERT_TRUE(Comm().Broadcast(cpu, root_rank).ok());
   EXPECT_TRUE(torch::equal(gpu.cpu(), torch::arange(12, torch::kBFloat16)));
   EXPECT_TRUE(torch::equal(cpu, torch::full({5}, int64_t{1} << 40, torch::kLong)));
-  EXPECT_EQ(Comm().Broadcast(gpu, 2).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Comm().Broadcast(gpu, Size()).code(), absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(Comm().Barrier().ok());
 }
 
@@ -118,21 +131,25 @@ TEST(NcclCommunicatorTest, ArgumentErrorsNameRankDeviceAndOperation) {
   absl::Status status = Comm().AllReduce(strided, ReduceOp::kSum);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("not contiguous"));
-  EXPECT_THAT(status.message(), HasSubstr(absl::StrCat("rank ", Comm().rank(), " of 2")));
+  EXPECT_THAT(status.message(), HasSubstr(absl::StrCat("rank ", Comm().rank(), " of ", Size())));
 
   torch::Tensor bools = torch::zeros({4}, torch::TensorOptions(Gpu()).dtype(torch::kBool));
   status = Comm().AllReduceAsync(bools, ReduceOp::kSum)->Wait();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
 
-  torch::Tensor elsewhere = torch::zeros({4}, torch::Device(torch::kCUDA, 1 - Comm().local_rank()));
-  status = Comm().AllReduce(elsewhere, ReduceOp::kSum);
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(status.message(), HasSubstr("this communicator moves tensors on " + Gpu().str()));
+  // A tensor on another GPU than the communicator's (only where this process sees two).
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  if (gpus > 1) {
+    torch::Tensor elsewhere = torch::zeros({4}, torch::Device(torch::kCUDA, (Gpu().index() + 1) % gpus));
+    status = Comm().AllReduce(elsewhere, ReduceOp::kSum);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(status.message(), HasSubstr("this communicator moves tensors on " + Gpu().str()));
+  }
 
   // Still usable afterwards.
   torch::Tensor ok = torch::ones({2}, Gpu());
   ASSERT_TRUE(Comm().AllReduce(ok, ReduceOp::kSum).ok());
-  EXPECT_TRUE(torch::equal(ok.cpu(), torch::full({2}, 2.0f)));
+  EXPECT_TRUE(torch::equal(ok.cpu(), torch::full({2}, static_cast<float>(Size()))));
 }
 
 }  // namespace
@@ -141,10 +158,14 @@ TEST(NcclCommunicatorTest, ArgumentErrorsNameRankDeviceAndOperation) {
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   using fathom::comm::g_skip_reason;
+  // The launcher's size, read before MPI starts: with too few GPUs no communicator is made.
+  const char* size_variable = std::getenv("OMPI_COMM_WORLD_SIZE");
+  const int size = size_variable != nullptr ? std::atoi(size_variable) : 1;
+  const int gpus = static_cast<int>(torch::cuda::device_count());
   if (!fathom::comm::NcclBackendBuilt()) {
     g_skip_reason = "this build has no NCCL backend (CPU LibTorch, or NCCL not found)";
-  } else if (torch::cuda::device_count() < 2) {
-    g_skip_reason = "fewer than 2 GPUs visible; the test needs one per rank";
+  } else if (gpus < size) {
+    g_skip_reason = absl::StrCat(gpus, " GPU(s) visible for ", size, " rank(s); the test needs one per rank");
   }
   if (!g_skip_reason.empty()) {
     // No communicator, so no MPI: each rank runs the tests, which skip; rank 0 reports.
@@ -152,7 +173,7 @@ int main(int argc, char** argv) {
     fathom::testing::ReportOnlyOnRankZero(rank != nullptr ? std::atoi(rank) : 0);
     return RUN_ALL_TESTS();
   }
-  auto comm = fathom::comm::CreateCommunicator(fathom::comm::Backend::kAuto, /*cuda=*/true);
+  auto comm = fathom::comm::CreateCommunicator(fathom::comm::Backend::kNccl, /*cuda=*/true);
   if (!comm.ok()) {
     std::fprintf(stderr, "%s\n", std::string(comm.status().message()).c_str());
     return 1;
