@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The PyTorch side of bench/train_gpu.sh: the model Fathom trains, written in PyTorch (Python),
 trained eagerly or under torch.compile on one CUDA GPU with the batches Fathom would train on.
+`--device cpu` runs the same step on the CPU in float32 (no autocast): slow, and there only so
+that tests can train a tiny model for a few updates without a GPU (tests/bench_train_gpu_test.sh).
 
 Equal to Fathom's model (models/): encoder-decoder Transformer, Post-LN or Admin residuals
 (LN(omega * x + dropout(f(x))), omega a learned d-vector initialised to Admin's constant
@@ -8,7 +10,7 @@ sqrt((N+1)/ln(N+1) - 1), N = 2 x encoder layers or 3 x decoder layers), no final
 one embedding table shared by source, target and output (TIE_ALL), embeddings scaled by
 sqrt(d) with padding rows zeroed, sinusoidal positions, key projections without bias, ReLU FFN,
 attention through scaled_dot_product_attention with Fathom's boolean masks, dropout on
-embeddings and residual branches only, bf16 autocast with float32 weights, label-smoothed
+embeddings and residual branches only, bf16 autocast with float32 weights (CUDA), label-smoothed
 cross-entropy summed and normalised by target tokens, Adam (beta2 0.98, no weight decay;
 PyTorch's fused CUDA kernel when available), the inverse-sqrt schedule. Fathom's initialisation
 is mirrored too, so the losses of both are comparable as a sanity check.
@@ -211,6 +213,8 @@ class HostBatch:
         self.tokens = int(self.s.sum()) + self.target_tokens
 
     def to(self, device):
+        if device.type != "cuda":  # pinning needs CUDA, and a CPU copy has nothing to overlap
+            return tuple(torch.from_numpy(a) for a in (self.src, self.tin, self.tout))
         return tuple(torch.from_numpy(a).pin_memory().to(device, non_blocking=True)
                      for a in (self.src, self.tin, self.tout))
 
@@ -377,15 +381,17 @@ class Seq2Seq(nn.Module):
 
 
 class SummedLoss(nn.Module):
-    """Forward under bf16 autocast, then label-smoothed cross-entropy in float32, summed over
-    real target positions (what Fathom's loss.cc computes)."""
+    """Forward under bf16 autocast on CUDA (float32 on the CPU), then label-smoothed
+    cross-entropy in float32, summed over real target positions (what Fathom's loss.cc
+    computes)."""
 
-    def __init__(self, model, vocab, smoothing):
+    def __init__(self, model, vocab, smoothing, device):
         super().__init__()
         self.model, self.vocab, self.smoothing = model, vocab, smoothing
+        self.device_type, self.bf16 = device.type, device.type == "cuda"
 
     def forward(self, src, tin, tout):
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = self.model(src, tin)
         return F.cross_entropy(logits.float().view(-1, self.vocab), tout.view(-1), ignore_index=PAD,
                                label_smoothing=self.smoothing, reduction="sum")
@@ -416,10 +422,30 @@ def dynamo_counter(group, key=None):
         return -1
 
 
+def synchronize(device):
+    """Waits for the device's queued work, so that the clock measures it (CPU work is synchronous)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def memory_fields(device):
+    """The CUDA caching allocator's peaks; the CPU has no such counters."""
+    if device.type != "cuda":
+        return {"max_alloc_gib": "n/a", "max_reserved_gib": "n/a"}
+    return {"max_alloc_gib": f"{torch.cuda.max_memory_allocated() / 2**30:.2f}",
+            "max_reserved_gib": f"{torch.cuda.max_memory_reserved() / 2**30:.2f}"}
+
+
+def device_name(device):
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
 class Trainer:
     def __init__(self, a, steps):
         self.a = a
-        self.device = torch.device("cuda")
+        self.device = torch.device(a.device)
         torch.manual_seed(a.seed)
         self.shard = Shard(a.prepared)
         self.batcher = FathomBatcher(self.shard.src_len, self.shard.tgt_len, a.max_tokens, a.seed)
@@ -430,10 +456,13 @@ class Trainer:
         self.params = [p for p in self.model.parameters()]
         self.num_params = sum(p.numel() for p in self.params)
         self.optimizer, self.optimizer_kind = make_optimizer(self.params, a.lr)
-        loss = SummedLoss(self.model, a.vocab, a.label_smoothing)
+        loss = SummedLoss(self.model, a.vocab, a.label_smoothing, self.device)
         if a.mode == "compile":
-            import torch._dynamo  # noqa: F401 (torch.compile imports it lazily)
-            cfg = torch._dynamo.config
+            # Imported here so that eager runs do not pay for it, and bound to its own name: a
+            # plain `import torch._dynamo` would bind `torch` in this function, making it a local
+            # name for the whole function (UnboundLocalError at the first torch.device above).
+            import torch._dynamo as dynamo
+            cfg = dynamo.config
             # Varying batch shapes recompile, and per-layer compilation may keep an entry per
             # layer; past the limits dynamo would silently run eagerly.
             for name, limit in (("cache_size_limit", 256), ("recompile_limit", 256),
@@ -477,27 +506,28 @@ def log(msg):
 
 def benchmark(a):
     trainer = Trainer(a, a.warmup_steps + a.windows * a.window_steps)
-    name = torch.cuda.get_device_name()
+    device = trainer.device
+    name = device_name(device)
     peak, peak_source = peak_tflops(name, a.peak_tflops)
     log(f"{a.name} {a.mode}: {trainer.num_params} parameters, {trainer.shard.size} examples, "
         f"{trainer.batcher.batches_per_epoch()} batches per epoch, Adam {trainer.optimizer_kind}, {name}")
-    torch.cuda.synchronize()
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(a.warmup_steps):
         trainer.update()
-    torch.cuda.synchronize()
+    synchronize(device)
     warmup_seconds = time.perf_counter() - start
     graphs_before = dynamo_counter("stats", "unique_graphs") if a.mode == "compile" else -1
     log(f"warm-up: {a.warmup_steps} steps in {warmup_seconds:.1f} s")
     rates, batches, losses = [], [], []
     for w in range(a.windows):
-        torch.cuda.synchronize()
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(a.window_steps):
             batch, loss = trainer.update()
             batches.append(batch)
             losses.append(loss)
-        torch.cuda.synchronize()
+        synchronize(device)
         seconds = time.perf_counter() - start
         window_tokens = sum(b.tokens for b in batches[-a.window_steps:])
         rates.append(window_tokens / seconds)
@@ -517,8 +547,8 @@ def benchmark(a):
         "params": trainer.num_params, "examples": trainer.shard.size,
         "batches_per_epoch": trainer.batcher.batches_per_epoch(), "steps": trainer.step,
         "warmup_s": f"{warmup_seconds:.1f}", "loss": f"{loss:.4f}", "adam": trainer.optimizer_kind,
-        "max_alloc_gib": f"{torch.cuda.max_memory_allocated() / 2**30:.2f}",
-        "max_reserved_gib": f"{torch.cuda.max_memory_reserved() / 2**30:.2f}",
+        "device": device.type, "precision": "bf16" if device.type == "cuda" else "fp32",
+        **memory_fields(device),
     }
     if a.mode == "compile":
         fields["graphs"] = graphs_after
@@ -546,15 +576,15 @@ def probe(a):
         start = time.perf_counter()
         for _ in range(steps):
             trainer.update()
-        torch.cuda.synchronize()
+        synchronize(trainer.device)
     except Exception as e:  # noqa: BLE001 (an OOM can surface as several exception types)
         if is_oom(e):
             print(f"probe max_tokens={a.max_tokens} oom", flush=True)
             sys.exit(3)
         raise
+    memory = memory_fields(trainer.device)
     print(f"probe max_tokens={a.max_tokens} fits steps={steps} seconds={time.perf_counter() - start:.1f} "
-          f"max_alloc_gib={torch.cuda.max_memory_allocated() / 2**30:.2f} "
-          f"max_reserved_gib={torch.cuda.max_memory_reserved() / 2**30:.2f}", flush=True)
+          f"max_alloc_gib={memory['max_alloc_gib']} max_reserved_gib={memory['max_reserved_gib']}", flush=True)
 
 
 def model_args(a):
@@ -562,7 +592,7 @@ def model_args(a):
             "--encoder_layers", str(a.encoder_layers), "--decoder_layers", str(a.decoder_layers),
             "--d_model", str(a.d_model), "--heads", str(a.heads), "--ffn", str(a.ffn),
             "--dropout", str(a.dropout), "--norm", a.norm, "--mode", a.mode,
-            "--compile_scope", a.compile_scope, "--seed", str(a.seed),
+            "--compile_scope", a.compile_scope, "--seed", str(a.seed), "--device", a.device,
             "--probe_steps", str(a.probe_steps)]
 
 
@@ -639,6 +669,8 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max_tokens", type=int, default=16384, help="data.batch.max_tokens (padding included, per side)")
     p.add_argument("--mode", choices=["eager", "compile"], default="eager")
+    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
+                   help="cuda: bf16 autocast (the benchmark); cpu: float32, for tests without a GPU")
     p.add_argument("--compile_scope", choices=["model", "layers"], default="model",
                    help="compile the whole forward + loss, or each layer (faster to compile for deep stacks)")
     p.add_argument("--warmup_steps", type=int, default=20, help="updates before timing (compilation included)")
@@ -657,8 +689,8 @@ def main():
         return
     if not a.prepared or not a.vocab:
         p.error("--prepared and --vocab are required")
-    if not torch.cuda.is_available():
-        raise SystemExit("train_gpu.py: no CUDA device visible to PyTorch")
+    if a.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("train_gpu.py: no CUDA device visible to PyTorch (--device cpu runs on the CPU)")
     if a.d_model % a.heads:
         p.error("--heads must divide --d_model")
     if a.probe:

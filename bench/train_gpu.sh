@@ -17,10 +17,15 @@
 #       [--max_tokens 16384] [--window 20] [--windows 3] [--warmup_windows 1] [--vocab 32000]
 #       [--compile_scope model|layers] [--admin_init ADMIN_CONSTANT|ADMIN] [--peak_tflops X]
 #       [--max_batch] [--max_batch_impls "fathom eager"] [--resolution 2048] [--work DIR]
+#   bench/train_gpu.sh [FATHOM] --print_linkage
 #
 # --max_batch also searches the largest max_tokens with which 60L-12L trains one epoch without
 # running out of memory (doubling from --max_tokens, then bisecting to --resolution), for each
 # of --max_batch_impls. --models "" runs only that search.
+#
+# FATHOM may be a wrapper script that sets LD_LIBRARY_PATH and execs the binary (as
+# bench/gpu_check.sh makes); its CUDA libraries are then not listed. --print_linkage prints only
+# what the environment section says about FATHOM's libraries, and needs no GPU or data.
 set -euo pipefail
 ulimit -c 0  # an out-of-memory abort must not dump the core of a GPU process
 
@@ -31,11 +36,11 @@ WORK=${TMPDIR:-/tmp}/fathom-bench-train-gpu
 MODELS="base big admin60" IMPLS="fathom eager compile"
 MAX_TOKENS=16384 WINDOW=20 WINDOWS=3 WARMUP_WINDOWS=1 VOCAB=32000
 COMPILE_SCOPE=model ADMIN_INIT=ADMIN_CONSTANT PEAK=0
-MAX_BATCH=0 MAX_BATCH_IMPLS="fathom eager" RESOLUTION=2048
-usage() { sed -n '/^#   bench\/train_gpu.sh/,/--work DIR\]/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+MAX_BATCH=0 MAX_BATCH_IMPLS="fathom eager" RESOLUTION=2048 PRINT_LINKAGE=0
+usage() { sed -n '/^#   bench\/train_gpu.sh/,/--print_linkage$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then FATHOM=$1; shift; fi
 while [ $# -gt 0 ]; do
-  [ $# -ge 2 ] || case "$1" in --max_batch) ;; *) usage ;; esac
+  [ $# -ge 2 ] || case "$1" in --max_batch | --print_linkage) ;; *) usage ;; esac
   case "$1" in
     --models) MODELS=$2; shift ;;
     --impls) IMPLS=$2; shift ;;
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
     --admin_init) ADMIN_INIT=$2; shift ;;
     --peak_tflops) PEAK=$2; shift ;;
     --max_batch) MAX_BATCH=1 ;;
+    --print_linkage) PRINT_LINKAGE=1 ;;
     --max_batch_impls) MAX_BATCH_IMPLS=$2; shift ;;
     --resolution) RESOLUTION=$2; shift ;;
     --work) WORK=$2; shift ;;
@@ -57,12 +63,36 @@ while [ $# -gt 0 ]; do
 done
 
 die() { echo "bench/train_gpu: $*" >&2; exit 1; }
+
+# print_linkage FATHOM: the CUDA, LibTorch and NCCL libraries FATHOM links, or why they cannot be
+# listed. ldd exits 1 on anything that is not a dynamic ELF executable (a wrapper script among
+# them), which under pipefail would end this script, so its output is taken first and filtered
+# after.
+print_linkage() {
+  local out libs
+  if [ "$(head -c 4 "$1" | tr -d '\0')" != $'\177ELF' ]; then
+    echo "  not listed: $1 is not an ELF binary (a wrapper script?); run ldd on the binary it starts"
+    return 0
+  fi
+  if ! out=$(ldd "$1" 2>&1); then
+    echo "  not listed: ldd $1 failed: $(echo "$out" | head -1)"
+    return 0
+  fi
+  libs=$(echo "$out" | awk '/libtorch_cuda|libc10_cuda|libcudart|libnccl/ {print "  " $1 " -> " $3}')
+  echo "${libs:-  none of libtorch_cuda, libc10_cuda, libcudart, libnccl: a CPU build of LibTorch?}"
+}
+
+[ -x "$FATHOM" ] || die "$FATHOM is not an executable fathom (pass the path of a CUDA build)"
+if [ "$PRINT_LINKAGE" = 1 ]; then
+  echo "fathom $FATHOM, linked against:"
+  print_linkage "$FATHOM"
+  exit 0
+fi
 DATA=
 for candidate in "${FATHOM_SHARED_DATA:-}" "$ROOT/../shared/data" "$ROOT/shared/data"; do
   if [ -n "$candidate" ] && [ -d "$candidate/translation/news-de-en" ]; then DATA=$candidate; break; fi
 done
 [ -n "$DATA" ] || die "no translation/news-de-en under \$FATHOM_SHARED_DATA, $ROOT/../shared/data or $ROOT/shared/data"
-[ -x "$FATHOM" ] || die "$FATHOM is not an executable fathom (pass the path of a CUDA build)"
 command -v nvidia-smi >/dev/null || die "nvidia-smi missing: no NVIDIA driver here"
 "$PYTHON" -c 'import torch, numpy; assert torch.cuda.is_available()' 2>/dev/null ||
   die "$PYTHON cannot import torch and numpy with CUDA available (set PYTHON=...)"
@@ -76,7 +106,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no git")
 [ "$commit" = "no git" ] || git -C "$ROOT" diff --quiet HEAD 2>/dev/null || commit="$commit + uncommitted changes"
 echo "fathom $FATHOM (commit $commit), linked against:"
-ldd "$FATHOM" | awk '/libtorch_cuda|libc10_cuda|libcudart|libnccl/ {print "  " $1 " -> " $3}'
+print_linkage "$FATHOM"
 echo "$(nproc) cores; data $DATA"
 
 # Corpus: the WMT news test sets, line-aligned (awk 1 ends every file with a newline).
@@ -150,7 +180,7 @@ py_model_args() { echo "--encoder_layers $ENC --decoder_layers $DEC --d_model $D
 # run_fathom MODEL: sets F_TPS, F_WINDOWS, F_LOSS, F_PARAMS, F_EXAMPLES, F_BATCHES, F_MEM.
 run_fathom() {
   local name=$1 run=$WORK/run-$1 cfg=$WORK/$1.pbtxt log=$WORK/$1-fathom.log rc=0 k
-  F_TPS= F_WINDOWS= F_LOSS= F_PARAMS= F_EXAMPLES= F_BATCHES= F_MEM=
+  F_TPS='' F_WINDOWS='' F_LOSS='' F_PARAMS='' F_EXAMPLES='' F_BATCHES='' F_MEM=''
   write_config "$name" "$MAX_TOKENS" "$run" "max_steps: $(((WARMUP_WINDOWS + WINDOWS) * WINDOW))" "$WINDOW" > "$cfg"
   rm -rf "$run"
   gpu_mem_start "$WORK/$name-fathom.mem"
@@ -205,7 +235,7 @@ echo "== throughput: max_tokens $MAX_TOKENS, $WARMUP_WINDOWS x $WINDOW updates w
 for name in $MODELS; do
   model_dims "$name"
   echo "$name: ${ENC}L-${DEC}L d $D, $H heads, FFN $FFN, dropout $DROP, init $INIT"
-  F_TPS= E_OUT=/dev/null C_OUT=/dev/null
+  F_TPS='' E_OUT=/dev/null C_OUT=/dev/null
   has fathom && run_fathom "$name"
   if has eager; then run_python "$name" eager; E_OUT=$P_OUT; fi
   if has compile; then run_python "$name" compile; C_OUT=$P_OUT; fi

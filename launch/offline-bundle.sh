@@ -15,6 +15,14 @@
 #                                                 only those apt picks: larger (~750 MB on
 #                                                 Debian 12), for a machine that may choose others
 #   launch/offline-bundle.sh --no-update DIR      skip apt-get update
+#   launch/offline-bundle.sh --minimal DIR        only the Debian packages bench/gpu_check.sh
+#                                                 unpacks on a GPU machine without a package
+#                                                 manager (bench/gpu_check.sh --list-debs; at
+#                                                 most 30 MB), their dependencies not resolved:
+#                                                 for `dpkg -x`, not for install.sh --offline
+#   launch/offline-bundle.sh --minimal --plan     print that set (name=version)
+#   launch/offline-bundle.sh --check DIR          also checks a --minimal bundle (it knows one by
+#                                                 its minimal.txt): SHA256SUMS, the list, the size
 #
 # What "a minimal system lacks": apt plans installing packages.txt onto a dpkg database that
 # holds only this machine's Priority: required and Essential packages and what they depend on
@@ -27,6 +35,8 @@
 #   packages.txt   the launch/packages.txt it was made from
 #   release.txt    "ID VERSION_ID ARCH" of the machine it was made on
 #   SHA256SUMS     of every file above
+# A --minimal bundle has no Packages or packages.txt, and minimal.txt instead: the list it was
+# made from.
 # The check, run at the end of making one and by --check: SHA256SUMS holds, the manifest names
 # every package of packages.txt, and apt, given only the bundle, can install them all onto the
 # minimal system (install.sh --offline DIR --dry-run).
@@ -37,6 +47,9 @@ CHECK_ONLY=0
 PLAN_ONLY=0
 WITH_BASE=0
 ALL_ALTERNATIVES=0
+MINIMAL=0
+# A --minimal bundle travels to the GPU machine beside the checkout; past this it is not minimal.
+MINIMAL_LIMIT_MB=30
 UPDATE=1
 DIR=""
 while [ $# -gt 0 ]; do
@@ -46,17 +59,30 @@ while [ $# -gt 0 ]; do
     --with-base) WITH_BASE=1 ;;
     --all-alternatives) ALL_ALTERNATIVES=1 ;;
     --no-update) UPDATE=0 ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    --minimal) MINIMAL=1 ;;
+    -h|--help) sed -n '2,/^set -euo pipefail/{/^#/p}' "$0"; exit 0 ;;
     -*) echo "offline-bundle.sh: unknown option '$1'" >&2; exit 2 ;;
     *) [ -z "$DIR" ] || { echo "offline-bundle.sh: one directory only" >&2; exit 2; }; DIR=$1 ;;
   esac
   shift
 done
 [ -n "$DIR" ] || [ "$PLAN_ONLY" -eq 1 ] ||
-  { echo "usage: launch/offline-bundle.sh [--check | --plan] [--with-base] [--all-alternatives] [--no-update] DIR" >&2; exit 2; }
+  { echo "usage: launch/offline-bundle.sh [--check | --plan] [--minimal | --with-base | --all-alternatives] [--no-update] DIR" >&2; exit 2; }
+if [ "$MINIMAL" -eq 1 ] && { [ "$WITH_BASE" -eq 1 ] || [ "$ALL_ALTERNATIVES" -eq 1 ]; }; then
+  echo "offline-bundle.sh: --minimal is a fixed list without dependencies: it does not go with --with-base or --all-alternatives" >&2
+  exit 2
+fi
 
-METADATA=(Packages manifest.txt packages.txt release.txt SHA256SUMS)
-mapfile -t PACKAGES < <("$ROOT/launch/install.sh" --list-packages)
+METADATA=(Packages manifest.txt packages.txt minimal.txt release.txt SHA256SUMS)
+# --check finds a --minimal bundle by its minimal.txt.
+if [ "$CHECK_ONLY" -eq 1 ] && [ -f "$DIR/minimal.txt" ]; then MINIMAL=1; fi
+if [ "$MINIMAL" -eq 1 ]; then
+  # The one list of the GPU machine's packages is kept by the script that unpacks them.
+  mapfile -t PACKAGES < <(bash "$ROOT/bench/gpu_check.sh" --list-debs)
+  [ ${#PACKAGES[@]} -gt 0 ] || { echo "offline-bundle.sh: bench/gpu_check.sh --list-debs printed no package" >&2; exit 1; }
+else
+  mapfile -t PACKAGES < <("$ROOT/launch/install.sh" --list-packages)
+fi
 WORK=$(mktemp -d /tmp/fathom-bundle.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -100,6 +126,70 @@ check_bundle() {
        "would be installed, all from the bundle"
 }
 
+# name=version of every .deb in the current directory, sorted (a bundle's manifest.txt).
+debs_manifest() {
+  local deb
+  # shellcheck disable=SC2016  # dpkg-deb's own ${Field} syntax
+  for deb in *.deb; do dpkg-deb --show --showformat='${Package}=${Version}\n' "$deb"; done | sort
+}
+# "ID VERSION_ID ARCH" of this machine (a bundle's release.txt).
+this_release() {
+  # shellcheck disable=SC1091
+  echo "$(. /etc/os-release && echo "$ID $VERSION_ID") $(dpkg --print-architecture)"
+}
+
+# A --minimal bundle: SHA256SUMS holds, the manifest names every listed package, the .debs are
+# what the manifest says, and all of it is within MINIMAL_LIMIT_MB.
+check_minimal_bundle() {
+  echo "offline-bundle.sh: checking $DIR (--minimal)"
+  (cd "$DIR" && sha256sum --check --quiet --strict SHA256SUMS) ||
+    { echo "offline-bundle.sh: $DIR: SHA256SUMS does not hold" >&2; return 1; }
+  local absent=() bytes
+  for p in "${PACKAGES[@]}"; do
+    grep -q "^$p=" "$DIR/manifest.txt" || absent+=("$p")
+  done
+  if [ ${#absent[@]} -gt 0 ]; then
+    echo "offline-bundle.sh: $DIR/manifest.txt lacks ${absent[*]} (bench/gpu_check.sh --list-debs)" >&2
+    return 1
+  fi
+  bytes=$(find "$DIR" -maxdepth 1 -name '*.deb' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+  if [ "$bytes" -gt $((MINIMAL_LIMIT_MB * 1000000)) ]; then
+    echo "offline-bundle.sh: $DIR: the .debs are $((bytes / 1000000)) MB, over the $MINIMAL_LIMIT_MB MB of a --minimal bundle" >&2
+    return 1
+  fi
+  if ! diff -u "$DIR/manifest.txt" <(cd "$DIR" && debs_manifest) >&2; then
+    echo "offline-bundle.sh: $DIR: the .debs are not those of manifest.txt (above)" >&2
+    return 1
+  fi
+  echo "offline-bundle.sh: $DIR is complete: $(wc -l < "$DIR/manifest.txt") packages, $((bytes / 1000000)) MB;" \
+       "on the GPU machine: bench/gpu_check.sh --debs DIR"
+}
+
+# $WORK/download.txt for --minimal: every listed package at the version apt would install, and
+# nothing else (dpkg -x needs no dependency resolution; the list already holds what Fathom's
+# build and Open MPI load). Refuses a list apt cannot find, or one over MINIMAL_LIMIT_MB.
+plan_minimal() {
+  local p version size bytes=0 unknown=()
+  : > "$WORK/download.txt"
+  for p in "${PACKAGES[@]}"; do
+    version=$(apt-cache policy "$p" 2>/dev/null | awk '$1 == "Candidate:" {print $2}')
+    if [ -z "$version" ] || [ "$version" = "(none)" ]; then unknown+=("$p"); continue; fi
+    size=$(apt-cache show "$p=$version" 2>/dev/null | awk '$1 == "Size:" {print $2; exit}')
+    bytes=$((bytes + ${size:-0}))
+    echo "$p=$version" >> "$WORK/download.txt"
+  done
+  if [ ${#unknown[@]} -gt 0 ]; then
+    echo "offline-bundle.sh: apt knows no version of ${unknown[*]} (bench/gpu_check.sh --list-debs; apt-get update?)" >&2
+    exit 1
+  fi
+  if [ "$bytes" -gt $((MINIMAL_LIMIT_MB * 1000000)) ]; then
+    echo "offline-bundle.sh: the --minimal set would be $((bytes / 1000000)) MB, over its $MINIMAL_LIMIT_MB MB" >&2
+    exit 1
+  fi
+  sort -o "$WORK/download.txt" "$WORK/download.txt"
+  echo "offline-bundle.sh: --minimal: $(wc -l < "$WORK/download.txt") packages, $((bytes / 1000000)) MB" >&2
+}
+
 # $WORK/download.txt: what the bundle needs, name=version (or a bare name), one a line.
 plan_downloads() {
   make_minimal_system
@@ -127,13 +217,18 @@ plan_downloads() {
 }
 
 if [ "$PLAN_ONLY" -eq 1 ]; then
-  plan_downloads
+  if [ "$MINIMAL" -eq 1 ]; then plan_minimal; else plan_downloads; fi
   cat "$WORK/download.txt"
   exit
 fi
 if [ "$CHECK_ONLY" -eq 1 ]; then
   [ -d "$DIR" ] || { echo "offline-bundle.sh: $DIR is not a directory" >&2; exit 1; }
-  check_bundle
+  if [ "$MINIMAL" -eq 1 ]; then
+    [ -f "$DIR/minimal.txt" ] || { echo "offline-bundle.sh: $DIR has no minimal.txt: not a --minimal bundle" >&2; exit 1; }
+    check_minimal_bundle
+  else
+    check_bundle
+  fi
   exit
 fi
 
@@ -157,7 +252,7 @@ fi
 rm -f "$DIR"/*.deb
 for f in "${METADATA[@]}"; do rm -f "$DIR/$f"; done
 
-command -v dpkg-scanpackages >/dev/null ||
+[ "$MINIMAL" -eq 1 ] || command -v dpkg-scanpackages >/dev/null ||
   { echo "offline-bundle.sh: needs dpkg-scanpackages (apt-get install dpkg-dev)" >&2; exit 1; }
 if [ "$UPDATE" -eq 1 ]; then
   if [ "$(id -u)" -eq 0 ]; then
@@ -165,6 +260,26 @@ if [ "$UPDATE" -eq 1 ]; then
   else
     echo "offline-bundle.sh: not root: using the package lists as they are (no apt-get update)" >&2
   fi
+fi
+if [ "$MINIMAL" -eq 1 ]; then
+  plan_minimal
+  echo "offline-bundle.sh: downloading $(wc -l < "$WORK/download.txt") packages into $DIR"
+  mapfile -t DOWNLOAD < "$WORK/download.txt"
+  # Every one is needed: no partial --minimal bundle.
+  if ! (cd "$DIR" && apt-get download -q "${DOWNLOAD[@]}" > "$WORK/download.log" 2>&1); then
+    tail -20 "$WORK/download.log" >&2
+    echo "offline-bundle.sh: apt-get download failed (above)" >&2
+    exit 1
+  fi
+  (
+    cd "$DIR"
+    debs_manifest > manifest.txt
+    printf '%s\n' "${PACKAGES[@]}" > minimal.txt
+    this_release > release.txt
+    sha256sum -- *.deb manifest.txt minimal.txt release.txt > SHA256SUMS
+  )
+  check_minimal_bundle
+  exit
 fi
 plan_downloads
 
@@ -189,11 +304,10 @@ fi
 
 (
   cd "$DIR"
-  for deb in *.deb; do dpkg-deb --show --showformat='${Package}=${Version}\n' "$deb"; done |
-    sort > manifest.txt
+  debs_manifest > manifest.txt
   dpkg-scanpackages --multiversion . /dev/null > Packages 2> "$WORK/scanpackages.log"
   cp "$ROOT/launch/packages.txt" packages.txt
-  echo "$(. /etc/os-release && echo "$ID $VERSION_ID") $(dpkg --print-architecture)" > release.txt
+  this_release > release.txt
   sha256sum -- *.deb Packages manifest.txt packages.txt release.txt > SHA256SUMS
 )
 echo "offline-bundle.sh: $(wc -l < "$DIR/manifest.txt") packages, $(du -sh "$DIR" | cut -f1), in $DIR"
