@@ -1,5 +1,5 @@
 // The relation vocabulary of relation-aware encoder layers on Spider inputs (RAT-SQL, Wang et
-// al. 2020; design/ALGORITHMS.md "Relation-aware self-attention"), computed over the segments
+// al. 2020; docs/algorithms.md, "Relation-aware self-attention"), computed over the segments
 // of spider_segments.h and expanded to SentencePiece pieces when batches are built.
 //
 // r[i][j] is how position i (the query) relates to position j (the key); names read "i j", so

@@ -1,5 +1,6 @@
 // The loss a freshly initialised model starts from, against the log V of a uniform guess. A tied
-// output embedding can start far above log V (ALGORITHMS.md); the trainer warns when it does.
+// output embedding can start far above log V (docs/algorithms.md, "Tied output embeddings");
+// the trainer warns when it does.
 #ifndef FATHOM_MODELS_INITIAL_LOSS_H_
 #define FATHOM_MODELS_INITIAL_LOSS_H_
 

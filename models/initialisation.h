@@ -1,4 +1,4 @@
-// Initialisation schemes (formulas and sources in ../shared/design/ALGORITHMS.md). The
+// Initialisation schemes (formulas and sources in docs/algorithms.md, a section each). The
 // data-dependent ones take what they need as arguments: Admin profiling a StatsReducer (the
 // trainer passes an all-reduce), DT-Fixup the maximum input norms mu (reduced by the trainer).
 #ifndef FATHOM_MODELS_INITIALISATION_H_

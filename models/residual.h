@@ -17,7 +17,8 @@ namespace fathom::models {
 // process. The tensor is float64 [6]: for omega*x and f(x), sum, sum of squares and count.
 using StatsReducer = std::function<void(torch::Tensor&)>;
 
-// State of one stack's Admin profiling pass (ALGORITHMS.md): a running scale r, starting at 1.
+// State of one stack's Admin profiling pass (docs/algorithms.md, "Admin"): a running scale r,
+// starting at 1.
 struct AdminProfile {
   StatsReducer reduce;   // may be empty
   double r = 1.0;

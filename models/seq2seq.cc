@@ -57,7 +57,8 @@ torch::Tensor Seq2SeqImpl::Logits(const torch::Tensor& hidden) {
   if (output_projection) {
     h = output_projection(h);
   } else if (options_.tied_remedy == proto::ModelConfig::ROLL_HALVES) {
-    // Swapping the halves decorrelates h from its own token's embedding (ALGORITHMS.md).
+    // Swapping the halves decorrelates h from its own token's embedding (docs/algorithms.md,
+    // "Tied output embeddings").
     h = torch::roll(h, {options_.d_model / 2}, {-1});
   }
   return torch::matmul(h, target_embeddings->OutputMatrix().t());

@@ -42,7 +42,7 @@ double XavierStd(const torch::Tensor& w) {
 }
 
 TEST(InitFormulaTest, AdminConstantMatchesReferenceValues) {
-  // ALGORITHMS.md: L = 12 gives 2.02, L = 36 gives 3.04.
+  // docs/algorithms.md, "Admin": L = 12 gives 2.02, L = 36 gives 3.04.
   EXPECT_NEAR(AdminConstantOmega(12), 2.02, 0.005);
   EXPECT_NEAR(AdminConstantOmega(36), 3.04, 0.005);
   Seq2Seq model(testing::SmallOptions(InitConfig::ADMIN_CONSTANT, 6));
