@@ -2,8 +2,11 @@
 
 #include <zlib.h>
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "data/utf8.h"
@@ -21,6 +24,21 @@ absl::StatusOr<std::unique_ptr<LineReader>> LineReader::Open(const std::string& 
   }
   gzbuffer(file, 256 * 1024);
   return std::unique_ptr<LineReader>(new LineReader(path, file));
+}
+
+absl::StatusOr<std::unique_ptr<LineReader>> LineReader::OpenStdin() {
+  // gzclose closes the descriptor it was given: give it a copy, so std::cin's stays usable.
+  const int fd = dup(STDIN_FILENO);
+  if (fd < 0) {
+    return absl::NotFoundError(absl::StrCat("stdin: cannot open: ", std::strerror(errno)));
+  }
+  gzFile file = gzdopen(fd, "rb");
+  if (file == nullptr) {
+    close(fd);
+    return absl::NotFoundError("stdin: cannot open for reading");
+  }
+  gzbuffer(file, 256 * 1024);
+  return std::unique_ptr<LineReader>(new LineReader("stdin", file));
 }
 
 LineReader::LineReader(std::string path, void* file) : path_(std::move(path)), file_(file) {
@@ -87,11 +105,17 @@ bool LineReader::Next(std::string* line) {
       start += 3;
       kept -= 3;
     }
+    line_error_ = absl::OkStatus();
     const long bad = check_utf8_ ? FindInvalidUtf8(start, kept) : -1;
     if (bad >= 0) {
-      status_ = absl::InvalidArgumentError(absl::StrCat(
+      absl::Status error = absl::InvalidArgumentError(absl::StrCat(
           path_, ":", line_number_, ": invalid UTF-8 at byte ", bad + 1, " of the line"));
-      return false;
+      if (!keep_going_past_invalid_utf8_) {
+        status_ = std::move(error);
+        return false;
+      }
+      line_error_ = std::move(error);
+      kept = 0;  // the caller gets an empty line in its place
     }
     line->assign(start, kept);
     begin_ += consumed;

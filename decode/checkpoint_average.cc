@@ -1,4 +1,4 @@
-#include "eval/translate/checkpoint_average.h"
+#include "decode/checkpoint_average.h"
 
 #include <filesystem>
 
@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
-#include "eval/translate/model_loader.h"
+#include "decode/model_loader.h"
 #include "proto/config_io.h"
 
 namespace fathom::eval {
@@ -16,13 +16,15 @@ absl::StatusOr<std::vector<std::string>> LastCheckpoints(const std::string& run_
   const std::vector<int64_t> steps = checkpoint::ListCheckpointSteps(run_dir);
   if (steps.empty()) return absl::NotFoundError(absl::StrCat(run_dir, ": no checkpoints"));
   std::vector<std::string> dirs;
-  for (size_t i = steps.size() > static_cast<size_t>(n) ? steps.size() - n : 0; i < steps.size(); ++i) {
+  for (size_t i = steps.size() > static_cast<size_t>(n) ? steps.size() - n : 0; i < steps.size();
+       ++i) {
     dirs.push_back(absl::StrFormat("%s/checkpoints/%08d", run_dir, steps[i]));
   }
   return dirs;
 }
 
-absl::Status AverageCheckpoints(const std::vector<std::string>& inputs, const std::string& output_run_dir) {
+absl::Status AverageCheckpoints(const std::vector<std::string>& inputs,
+                                const std::string& output_run_dir) {
   if (inputs.empty()) return absl::InvalidArgumentError("no checkpoints to average");
   checkpoint::NamedTensors sum;
   std::vector<torch::ScalarType> dtypes;
@@ -32,7 +34,8 @@ absl::Status AverageCheckpoints(const std::vector<std::string>& inputs, const st
   for (const std::string& input : inputs) {
     ASSIGN_OR_RETURN(checkpoint::LoadedCheckpoint loaded, ReadCheckpointOrRun(input));
     proto::RunConfig config;
-    RETURN_IF_ERROR(ParseTextProto(loaded.meta.state().config_text(), loaded.dir + "/meta.pb (config)", &config));
+    RETURN_IF_ERROR(ParseTextProto(loaded.meta.state().config_text(),
+                                   loaded.dir + "/meta.pb (config)", &config));
     // What must agree for an average to mean anything: architecture and vocabulary.
     const std::string settings = ConfigToText(config.model()) + ConfigToText(config.init()) +
                                  ConfigToText(config.data().sentencepiece());
@@ -49,11 +52,12 @@ absl::Status AverageCheckpoints(const std::vector<std::string>& inputs, const st
       }
     } else {
       if (settings != first_settings) {
-        return absl::FailedPreconditionError(absl::StrCat(loaded.dir, " and ", first_dir,
-                                                          " have different model or vocabulary settings"));
+        return absl::FailedPreconditionError(absl::StrCat(
+            loaded.dir, " and ", first_dir, " have different model or vocabulary settings"));
       }
       if (model.size() != sum.size()) {
-        return absl::FailedPreconditionError(absl::StrCat(loaded.dir, " and ", first_dir, " hold different tensors"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(loaded.dir, " and ", first_dir, " hold different tensors"));
       }
       for (size_t i = 0; i < model.size(); ++i) {
         if (model[i].first != sum[i].first || model[i].second.sizes() != sum[i].second.sizes()) {
@@ -72,7 +76,8 @@ absl::Status AverageCheckpoints(const std::vector<std::string>& inputs, const st
   const fs::path source_run = fs::path(first_dir).lexically_normal().parent_path().parent_path();
   for (size_t i = 0; i < sum.size(); ++i) {
     // Back to the dtype each tensor was saved in.
-    averaged.emplace_back(sum[i].first, (sum[i].second / static_cast<double>(inputs.size())).to(dtypes[i]));
+    averaged.emplace_back(sum[i].first,
+                          (sum[i].second / static_cast<double>(inputs.size())).to(dtypes[i]));
   }
   state.clear_rng_state();
   RETURN_IF_ERROR(MakeDirs(output_run_dir));

@@ -1,8 +1,8 @@
 // `fathom average`: the element-wise mean of several checkpoints' model weights (Vaswani et al.
 // average the last checkpoints before decoding), written as a new run directory that
 // `fathom translate` reads like any other.
-#ifndef FATHOM_EVAL_TRANSLATE_CHECKPOINT_AVERAGE_H_
-#define FATHOM_EVAL_TRANSLATE_CHECKPOINT_AVERAGE_H_
+#ifndef FATHOM_DECODE_CHECKPOINT_AVERAGE_H_
+#define FATHOM_DECODE_CHECKPOINT_AVERAGE_H_
 
 #include <string>
 #include <vector>
@@ -17,8 +17,9 @@ absl::StatusOr<std::vector<std::string>> LastCheckpoints(const std::string& run_
 // Averages the model tensors of `inputs` (checkpoint or run directories) into
 // OUTPUT/checkpoints/STEP (STEP of the newest input), with the SentencePiece model(s) and
 // config of the first input's run. Refuses inputs whose model or vocabulary settings differ.
-absl::Status AverageCheckpoints(const std::vector<std::string>& inputs, const std::string& output_run_dir);
+absl::Status AverageCheckpoints(const std::vector<std::string>& inputs,
+                                const std::string& output_run_dir);
 
 }  // namespace fathom::eval
 
-#endif  // FATHOM_EVAL_TRANSLATE_CHECKPOINT_AVERAGE_H_
+#endif  // FATHOM_DECODE_CHECKPOINT_AVERAGE_H_

@@ -1,4 +1,4 @@
-#include "eval/translate/decode_batches.h"
+#include "decode/decode_batches.h"
 
 #include <algorithm>
 #include <numeric>

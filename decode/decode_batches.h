@@ -1,8 +1,8 @@
 // How sentences are grouped for batched beam search, shared by `fathom translate` and validation
 // BLEU during training so that both decode the same sentences in the same batches (padding
 // changes floating-point sums, and with them, rarely, a hypothesis).
-#ifndef FATHOM_EVAL_TRANSLATE_DECODE_BATCHES_H_
-#define FATHOM_EVAL_TRANSLATE_DECODE_BATCHES_H_
+#ifndef FATHOM_DECODE_DECODE_BATCHES_H_
+#define FATHOM_DECODE_DECODE_BATCHES_H_
 
 #include <cstdint>
 #include <vector>
@@ -18,4 +18,4 @@ std::vector<std::vector<int64_t>> PlanDecodeBatches(const std::vector<int64_t>& 
 
 }  // namespace fathom::eval
 
-#endif  // FATHOM_EVAL_TRANSLATE_DECODE_BATCHES_H_
+#endif  // FATHOM_DECODE_DECODE_BATCHES_H_

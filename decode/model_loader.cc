@@ -1,4 +1,4 @@
-#include "eval/translate/model_loader.h"
+#include "decode/model_loader.h"
 
 #include <filesystem>
 
@@ -17,21 +17,25 @@ absl::StatusOr<checkpoint::LoadedCheckpoint> ReadCheckpointOrRun(const std::stri
     std::vector<std::string> skipped;
     auto loaded = checkpoint::ReadLatestValid(path, &skipped);
     if (!loaded.ok() && !skipped.empty()) {
-      return absl::Status(loaded.status().code(), absl::StrCat(loaded.status().message(), " (", skipped.front(), ")"));
+      return absl::Status(loaded.status().code(),
+                          absl::StrCat(loaded.status().message(), " (", skipped.front(), ")"));
     }
     return loaded;
   }
-  return absl::NotFoundError(absl::StrCat(path, ": neither a checkpoint (meta.pb) nor a run directory (checkpoints/)"));
+  return absl::NotFoundError(
+      absl::StrCat(path, ": neither a checkpoint (meta.pb) nor a run directory (checkpoints/)"));
 }
 
-absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path) {
+absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path,
+                                                  const torch::Device& device) {
   ASSIGN_OR_RETURN(checkpoint::LoadedCheckpoint loaded, ReadCheckpointOrRun(path));
   InferenceModel out;
   out.checkpoint_dir = loaded.dir;
   out.step = loaded.meta.state().step();
   // RUN/checkpoints/STEP -> RUN
   out.run_dir = fs::path(loaded.dir).lexically_normal().parent_path().parent_path().string();
-  RETURN_IF_ERROR(ParseTextProto(loaded.meta.state().config_text(), loaded.dir + "/meta.pb (config)", &out.config));
+  RETURN_IF_ERROR(ParseTextProto(loaded.meta.state().config_text(),
+                                 loaded.dir + "/meta.pb (config)", &out.config));
   const auto& spm = out.config.data().sentencepiece();
   const bool joint = PathExists(out.run_dir + "/spm.model");
   const std::string source_spm = out.run_dir + (joint ? "/spm.model" : "/spm.src.model");
@@ -58,14 +62,16 @@ absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path) {
   if (source_rows != out.source_vocab->size() || target_rows != out.target_vocab->size()) {
     return absl::FailedPreconditionError(absl::StrCat(
         loaded.dir, ": the checkpoint's vocabulary (", source_rows, " / ", target_rows,
-        " pieces) does not match the SentencePiece model ", source_spm, " (", out.source_vocab->size(), ") and ",
-        target_spm, " (", out.target_vocab->size(), ")"));
+        " pieces) does not match the SentencePiece model ", source_spm, " (",
+        out.source_vocab->size(), ") and ", target_spm, " (", out.target_vocab->size(), ")"));
   }
-  ASSIGN_OR_RETURN(models::ModelOptions options,
-                   models::MakeModelOptions(out.config.model(), out.config.init(), source_rows, target_rows,
-                                            out.source_vocab->pad_id(), relations, embedding_dim));
+  ASSIGN_OR_RETURN(
+      models::ModelOptions options,
+      models::MakeModelOptions(out.config.model(), out.config.init(), source_rows, target_rows,
+                               out.source_vocab->pad_id(), relations, embedding_dim));
   out.model = models::Seq2Seq(options);
   RETURN_IF_ERROR(checkpoint::LoadIntoModule(*out.model, loaded.tensors, "model."));
+  out.model->to(device);
   out.model->eval();
   return out;
 }

@@ -1,7 +1,7 @@
 // Loads a trained model for inference from a checkpoint directory or a run directory (then its
 // newest valid checkpoint), with the SentencePiece model(s) the run saved beside it.
-#ifndef FATHOM_EVAL_TRANSLATE_MODEL_LOADER_H_
-#define FATHOM_EVAL_TRANSLATE_MODEL_LOADER_H_
+#ifndef FATHOM_DECODE_MODEL_LOADER_H_
+#define FATHOM_DECODE_MODEL_LOADER_H_
 
 #include <memory>
 #include <string>
@@ -10,7 +10,7 @@
 #include "data/vocabulary.h"
 #include "models/seq2seq.h"
 #include "proto/config.pb.h"
-#include "trainer/checkpoint/checkpoint_io.h"
+#include "checkpoint/checkpoint_io.h"
 
 namespace fathom::eval {
 
@@ -28,8 +28,10 @@ struct InferenceModel {
 // path: no checkpoint, a corrupt one, a SentencePiece model whose size differs from the
 // checkpoint's embedding table.
 absl::StatusOr<checkpoint::LoadedCheckpoint> ReadCheckpointOrRun(const std::string& path);
-absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path);
+// The model is put on `device` (decoding runs where its parameters are), in eval mode.
+absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path,
+                                                  const torch::Device& device = torch::kCPU);
 
 }  // namespace fathom::eval
 
-#endif  // FATHOM_EVAL_TRANSLATE_MODEL_LOADER_H_
+#endif  // FATHOM_DECODE_MODEL_LOADER_H_

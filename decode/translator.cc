@@ -1,53 +1,99 @@
-#include "eval/translate/translator.h"
+#include "decode/translator.h"
 
-#include <algorithm>
+#include <numeric>
 
-#include "eval/translate/decode_batches.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "decode/distributed_decode.h"
+#include "decode/text_sources.h"
 
 namespace fathom::eval {
+namespace {
+
+TextSources SourcesOf(const InferenceModel& model, const std::vector<std::string>& lines,
+                      TranslateOptions* options) {
+  const data::Vocabulary& target = *model.target_vocab;
+  options->beam.pad = target.pad_id();
+  options->beam.bos = target.bos_id();
+  options->beam.eos = target.eos_id();
+  return TextSources(lines, *model.source_vocab,
+                     {static_cast<int32_t>(target.pad_id()), static_cast<int32_t>(target.bos_id()),
+                      static_cast<int32_t>(target.eos_id())});
+}
+
+std::vector<std::string> Detokenise(const InferenceModel& model,
+                                    const std::vector<Hypothesis>& nbest) {
+  std::vector<std::string> out;
+  for (const Hypothesis& h : nbest) out.push_back(model.target_vocab->Decode(h.tokens));
+  if (out.empty()) out.emplace_back();
+  return out;
+}
+
+// Per sentence its count of hypotheses, then each as LENGTH:BYTES: a tab or newline inside a
+// translation cannot shift the lines of another rank.
+void Pack(const std::vector<std::string>& nbest, std::string* bytes) {
+  absl::StrAppend(bytes, nbest.size(), ":");
+  for (const std::string& text : nbest) absl::StrAppend(bytes, text.size(), ":", text);
+}
+
+bool ReadNumber(absl::string_view* bytes, size_t* value) {
+  const size_t colon = bytes->find(':');
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(bytes->substr(0, colon), value))
+    return false;
+  bytes->remove_prefix(colon + 1);
+  return true;
+}
+
+bool Unpack(absl::string_view* bytes, std::vector<std::string>* nbest) {
+  size_t count = 0;
+  if (!ReadNumber(bytes, &count)) return false;
+  for (size_t k = 0; k < count; ++k) {
+    size_t size = 0;
+    if (!ReadNumber(bytes, &size) || size > bytes->size()) return false;
+    nbest->emplace_back(bytes->substr(0, size));
+    bytes->remove_prefix(size);
+  }
+  return true;
+}
+
+}  // namespace
 
 std::vector<std::vector<std::string>> Translate(InferenceModel& model,
                                                 const std::vector<std::string>& lines,
                                                 const TranslateOptions& options,
                                                 const Progress& progress) {
-  const int64_t n = static_cast<int64_t>(lines.size());
-  std::vector<std::vector<int>> encoded(n);
-  std::vector<int64_t> lengths(n);
-  const int max_positions = static_cast<int>(model.model->options().max_positions);
-  for (int64_t i = 0; i < n; ++i) {
-    model.source_vocab->Encode(lines[i], &encoded[i]);
-    // Room for EOS within the positions the model knows.
-    if (static_cast<int>(encoded[i].size()) > max_positions - 1)
-      encoded[i].resize(max_positions - 1);
-    lengths[i] = static_cast<int64_t>(encoded[i].size());
-  }
-  BeamOptions beam = options.beam;
-  beam.pad = model.target_vocab->pad_id();
-  beam.bos = model.target_vocab->bos_id();
-  beam.eos = model.target_vocab->eos_id();
-  std::vector<std::vector<std::string>> out(n);
-  int64_t done = 0;
-  for (const std::vector<int64_t>& rows :
-       PlanDecodeBatches(lengths, beam.beam, options.max_tokens)) {
-    int64_t longest = 0;
-    for (int64_t i : rows) longest = std::max(longest, lengths[i] + 1);
-    torch::Tensor source =
-        torch::full({static_cast<int64_t>(rows.size()), longest}, beam.pad, torch::kLong);
-    auto src = source.accessor<int64_t, 2>();
-    for (size_t r = 0; r < rows.size(); ++r) {
-      const auto& ids = encoded[rows[r]];
-      for (size_t t = 0; t < ids.size(); ++t) src[r][t] = ids[t];
-      src[r][ids.size()] = beam.eos;
+  TranslateOptions decode = options;
+  const TextSources sources = SourcesOf(model, lines, &decode);
+  std::vector<int64_t> all(lines.size());
+  std::iota(all.begin(), all.end(), 0);
+  const auto hyps = DecodeSentences(*model.model, sources, all, decode, progress);
+  std::vector<std::vector<std::string>> out;
+  out.reserve(hyps.size());
+  for (const auto& nbest : hyps) out.push_back(Detokenise(model, nbest));
+  return out;
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> DistributedTranslate(
+    InferenceModel& model, const std::vector<std::string>& lines, const TranslateOptions& options,
+    comm::Communicator& comm, const Progress& progress) {
+  TranslateOptions decode = options;
+  const TextSources sources = SourcesOf(model, lines, &decode);
+  const RankDecoded mine = DecodeRankShare(*model.model, sources, decode, comm, progress);
+  std::string packed;
+  for (const auto& nbest : mine.hypotheses) Pack(Detokenise(model, nbest), &packed);
+  auto gathered = comm.AllGatherBytes(packed);
+  if (!gathered.ok()) return gathered.status();
+  std::vector<std::vector<std::string>> out(lines.size());
+  for (int r = 0; r < comm.size(); ++r) {
+    absl::string_view bytes = (*gathered)[r];
+    for (int64_t i : RankShare(static_cast<int64_t>(lines.size()), r, comm.size())) {
+      if (!Unpack(&bytes, &out[i])) {
+        return absl::DataLossError(absl::StrCat("rank ", comm.rank(),
+                                                ": the translations gathered from rank ", r,
+                                                " are cut short at line ", i + 1));
+      }
     }
-    const auto hyps =
-        BeamSearch(*model.model, source.to(model.model->parameters()[0].device()), beam);
-    for (size_t r = 0; r < rows.size(); ++r) {
-      for (const Hypothesis& h : hyps[r])
-        out[rows[r]].push_back(model.target_vocab->Decode(h.tokens));
-      if (hyps[r].empty()) out[rows[r]].push_back("");
-    }
-    done += static_cast<int64_t>(rows.size());
-    if (progress) progress(done, n);
   }
   return out;
 }

@@ -1,29 +1,38 @@
 // Translates lines of text with a loaded model: SentencePiece encode, inputs sorted by length
 // into token batches, beam search, decode, outputs back in input order.
-#ifndef FATHOM_EVAL_TRANSLATE_TRANSLATOR_H_
-#define FATHOM_EVAL_TRANSLATE_TRANSLATOR_H_
+#ifndef FATHOM_DECODE_TRANSLATOR_H_
+#define FATHOM_DECODE_TRANSLATOR_H_
 
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "eval/translate/beam_search.h"
-#include "eval/translate/model_loader.h"
+#include "absl/status/statusor.h"
+#include "comm/communicator.h"
+#include "decode/beam_search.h"
+#include "decode/decode_sentences.h"
+#include "decode/model_loader.h"
 
 namespace fathom::eval {
 
-struct TranslateOptions {
-  BeamOptions beam;
-  int64_t max_tokens = 4096;  // source pieces per batch, padding included
-};
+// Beam size, length penalty and limits; the special ids are taken from the model's target
+// vocabulary.
+using TranslateOptions = DecodeOptions;
 
-// Called after each batch with (sentences done, sentences total).
-using Progress = std::function<void(int64_t, int64_t)>;
+// Returns, per input line, its nbest translations (best first; one empty string when no
+// hypothesis finished). One process, on the device the model is on.
+std::vector<std::vector<std::string>> Translate(InferenceModel& model,
+                                                const std::vector<std::string>& lines,
+                                                const TranslateOptions& options,
+                                                const Progress& progress = nullptr);
 
-// Returns, per input line, its nbest translations (best first).
-std::vector<std::vector<std::string>> Translate(InferenceModel& model, const std::vector<std::string>& lines,
-                                                const TranslateOptions& options, const Progress& progress = nullptr);
+// The same on every rank of `comm`, each rank decoding its share (distributed_decode.h) on the
+// device its model is on: every rank returns every line's translations, in input order.
+// `progress` counts this rank's share. Every rank must call it with the same lines. Errors are
+// the communicator's.
+absl::StatusOr<std::vector<std::vector<std::string>>> DistributedTranslate(
+    InferenceModel& model, const std::vector<std::string>& lines, const TranslateOptions& options,
+    comm::Communicator& comm, const Progress& progress = nullptr);
 
 }  // namespace fathom::eval
 
-#endif  // FATHOM_EVAL_TRANSLATE_TRANSLATOR_H_
+#endif  // FATHOM_DECODE_TRANSLATOR_H_

@@ -1,4 +1,4 @@
-#include "eval/translate/validation_bleu.h"
+#include "decode/validation_bleu.h"
 
 #include <algorithm>
 
@@ -7,68 +7,11 @@
 #include "data/batch.h"
 #include "data/shard_format.h"
 #include "data/shard_references.h"
+#include "decode/distributed_decode.h"
+#include "decode/shard_sources.h"
 #include "eval/bleu/python_text.h"
-#include "eval/translate/decode_batches.h"
 
 namespace fathom::eval {
-namespace {
-
-// Restores a module's train/eval mode on scope exit (beam search switches it to eval).
-class ModeGuard {
- public:
-  explicit ModeGuard(torch::nn::Module& module)
-      : module_(module), training_(module.is_training()) {}
-  ~ModeGuard() { module_.train(training_); }
-
- private:
-  torch::nn::Module& module_;
-  bool training_;
-};
-
-// Source ids (+ EOS) and relation ids of `rows`, cut to `width` columns: a source longer than the
-// model's positions keeps its first width - 1 pieces and EOS, as `fathom translate` cuts it.
-struct DecodeInput {
-  torch::Tensor source;
-  torch::Tensor relations;
-};
-
-DecodeInput MakeDecodeInput(const data::ShardDataset& dataset, const data::RelationStore* relations,
-                            const std::vector<int64_t>& rows, const data::SpecialIds& special,
-                            int64_t width, const torch::Device& device) {
-  data::BatchPlan plan;
-  plan.examples = rows;
-  const data::Batch batch = data::MakeBatch(dataset, plan, special, relations);
-  DecodeInput input;
-  input.source = torch::from_blob(const_cast<int32_t*>(batch.source.data()),
-                                  {batch.size, batch.source_length}, torch::kInt)
-                     .to(torch::kLong);
-  if (!batch.relations.empty()) {
-    input.relations =
-        torch::from_blob(const_cast<uint8_t*>(batch.relations.data()),
-                         {batch.size, batch.source_length, batch.source_length}, torch::kUInt8)
-            .to(torch::kLong);
-  }
-  if (batch.source_length > width) {
-    input.source = input.source.narrow(1, 0, width).clone();
-    for (int64_t r = 0; r < batch.size; ++r) {
-      if (batch.source_lengths[r] > width) input.source[r][width - 1] = special.eos;
-    }
-    if (input.relations.defined()) {
-      // EOS relates to nothing (MakeBatch leaves its row and column 0).
-      input.relations = input.relations.narrow(1, 0, width).narrow(2, 0, width).clone();
-      for (int64_t r = 0; r < batch.size; ++r) {
-        if (batch.source_lengths[r] <= width) continue;
-        input.relations[r].select(0, width - 1).zero_();
-        input.relations[r].select(1, width - 1).zero_();
-      }
-    }
-  }
-  input.source = input.source.to(device);
-  if (input.relations.defined()) input.relations = input.relations.to(device);
-  return input;
-}
-
-}  // namespace
 
 ValidationDecodeOptions DecodeOptionsFrom(const proto::RunConfig& config) {
   ValidationDecodeOptions options;
@@ -78,7 +21,7 @@ ValidationDecodeOptions DecodeOptionsFrom(const proto::RunConfig& config) {
   options.beam.alpha = eval.length_penalty();
   options.beam.max_len_a = eval.max_len_a();
   options.beam.max_len_b = eval.max_len_b();
-  options.max_tokens = config.data().batch().max_tokens();
+  options.max_tokens = eval.decode_max_tokens();
   return options;
 }
 
@@ -160,6 +103,18 @@ ValidationBleu::ValidationBleu(const data::ShardDataset& dataset,
   options_.beam.eos = special_.eos;
 }
 
+absl::StatusOr<ValidationBleuStats> ValidationBleu::DecodeSplit(models::Seq2SeqImpl& model,
+                                                                comm::Communicator& comm,
+                                                                const Progress& progress) const {
+  const ShardSources sources(dataset_, relations_, special_);
+  const RankDecoded mine = DecodeRankShare(model, sources, options_, comm, progress);
+  ASSIGN_OR_RETURN(const ValidationBleuStats stats,
+                   Statistics(mine.sentences, mine.hypotheses, nullptr));
+  torch::Tensor summed = ToTensor(stats);
+  RETURN_IF_ERROR(comm.AllReduce(summed, comm::ReduceOp::kSum));
+  return ValidationBleuStatsFromTensor(summed);
+}
+
 absl::StatusOr<ValidationBleuStats> ValidationBleu::Decode(models::Seq2SeqImpl& model,
                                                            absl::Span<const int64_t> examples,
                                                            std::vector<std::string>* hypotheses,
@@ -171,43 +126,15 @@ absl::StatusOr<ValidationBleuStats> ValidationBleu::Decode(models::Seq2SeqImpl& 
                                                 " examples)"));
     }
   }
-  ModeGuard mode(model);
-  const torch::Device device = model.parameters().front().device();
-  // Room for EOS within the positions the model knows, as `fathom translate` truncates.
-  const int64_t width = model.options().max_positions;
   // Ascending example order = the order of the lines `fathom translate` reads, so ties in length
   // fall into the same batches.
   std::vector<int64_t> sorted(examples.begin(), examples.end());
   std::sort(sorted.begin(), sorted.end());
-  std::vector<int64_t> lengths(sorted.size());
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    lengths[i] = std::min<int64_t>(dataset_.source_length(sorted[i]), width - 1);
-  }
-  std::vector<std::string> decoded(sorted.size());
-  int64_t done = 0;
-  for (const std::vector<int64_t>& positions :
-       PlanDecodeBatches(lengths, options_.beam.beam, options_.max_tokens)) {
-    std::vector<int64_t> rows(positions.size());
-    for (size_t r = 0; r < positions.size(); ++r) rows[r] = sorted[positions[r]];
-    const DecodeInput input = MakeDecodeInput(dataset_, relations_, rows, special_, width, device);
-    const std::vector<std::vector<Hypothesis>> hyps =
-        BeamSearch(model, input.source, options_.beam, input.relations);
-    for (size_t r = 0; r < positions.size(); ++r) {
-      if (!hyps[r].empty()) decoded[positions[r]] = target_vocab_.Decode(hyps[r].front().tokens);
-    }
-    done += static_cast<int64_t>(rows.size());
-    if (progress) progress(done, static_cast<int64_t>(sorted.size()));
-  }
-
-  ValidationBleuStats stats;
-  BleuScorer scorer(options_.bleu);
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    // What `fathom score` reads back from the files: lines without trailing whitespace.
-    const absl::string_view reference = PythonRstrip(references_[sorted[i]]);
-    RETURN_IF_ERROR(scorer.Add(PythonRstrip(decoded[i]), {reference}));
-  }
-  stats.bleu = scorer.stats();
-  stats.sentences = static_cast<int64_t>(sorted.size());
+  const ShardSources sources(dataset_, relations_, special_);
+  const std::vector<std::vector<Hypothesis>> hyps =
+      DecodeSentences(model, sources, sorted, options_, progress);
+  std::vector<std::string> decoded;
+  ASSIGN_OR_RETURN(ValidationBleuStats stats, Statistics(sorted, hyps, &decoded));
   if (hypotheses != nullptr) {
     hypotheses->clear();
     for (int64_t e : examples) {
@@ -215,6 +142,24 @@ absl::StatusOr<ValidationBleuStats> ValidationBleu::Decode(models::Seq2SeqImpl& 
       hypotheses->push_back(decoded[at]);
     }
   }
+  return stats;
+}
+
+absl::StatusOr<ValidationBleuStats> ValidationBleu::Statistics(
+    absl::Span<const int64_t> examples, const std::vector<std::vector<Hypothesis>>& hyps,
+    std::vector<std::string>* decoded) const {
+  ValidationBleuStats stats;
+  BleuScorer scorer(options_.bleu);
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const std::string text =
+        hyps[i].empty() ? std::string() : target_vocab_.Decode(hyps[i].front().tokens);
+    // What `fathom score` reads back from the files: lines without trailing whitespace.
+    const absl::string_view reference = PythonRstrip(references_[examples[i]]);
+    RETURN_IF_ERROR(scorer.Add(PythonRstrip(text), {reference}));
+    if (decoded != nullptr) decoded->push_back(text);
+  }
+  stats.bleu = scorer.stats();
+  stats.sentences = static_cast<int64_t>(examples.size());
   return stats;
 }
 

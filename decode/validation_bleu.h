@@ -3,17 +3,15 @@
 // scores against the raw references `fathom prepare` kept (SPLIT.ref.txt), never text rebuilt
 // from ids. Ranks all-reduce (SUM) their statistics as one int64 tensor and every rank computes
 // the same corpus BLEU, equal to `fathom translate` + `fathom score` (sacreBLEU 13a defaults) on
-// the same checkpoint, since decoding batches are cut as `fathom translate` cuts them.
+// the same checkpoint and as many ranks: both decode through DecodeRankShare
+// (distributed_decode.h), so the shares and the batches cut from them are the same.
 //
 // Trainer side, in outline:
 //   Setup:    bleu = ValidationBleu::Create(prepared, *valid, relations, spm,
-//   DecodeOptionsFrom(config))
-//             mine = ExamplesOf(valid_plan)
-//   Validate: t = ToTensor(*bleu->Decode(*model, mine)); comm->AllReduce(t, kSum);
-//             score = bleu->Score(*ValidationBleuStatsFromTensor(t)).score
-// Knows no communicator: the caller reduces.
-#ifndef FATHOM_EVAL_TRANSLATE_VALIDATION_BLEU_H_
-#define FATHOM_EVAL_TRANSLATE_VALIDATION_BLEU_H_
+//                                           DecodeOptionsFrom(config))
+//   Validate: score = bleu->Score(*bleu->DecodeSplit(*model, *comm)).score
+#ifndef FATHOM_DECODE_VALIDATION_BLEU_H_
+#define FATHOM_DECODE_VALIDATION_BLEU_H_
 
 #include <torch/torch.h>
 
@@ -24,23 +22,23 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "comm/communicator.h"
 #include "data/batch.h"
 #include "data/batcher.h"
 #include "data/relation_store.h"
 #include "data/shard_dataset.h"
 #include "data/vocabulary.h"
+#include "decode/beam_search.h"
+#include "decode/decode_sentences.h"
 #include "eval/bleu/bleu.h"
-#include "eval/translate/beam_search.h"
-#include "eval/translate/translator.h"
 #include "models/seq2seq.h"
 #include "proto/config.pb.h"
 
 namespace fathom::eval {
 
-struct ValidationDecodeOptions {
-  BeamOptions beam;           // beam 1 is greedy search; special ids come from the split header
-  int64_t max_tokens = 4096;  // source pieces per decoding batch, beams included
-  BleuOptions bleu;           // sacreBLEU's defaults: 13a, mixed case, exp smoothing, order 4
+// beam: beam 1 is greedy search; the special ids come from the split header.
+struct ValidationDecodeOptions : DecodeOptions {
+  BleuOptions bleu;  // sacreBLEU's defaults: 13a, mixed case, exp smoothing, order 4
 };
 
 // eval.beam_size, length_penalty, max_len_a, max_len_b; data.batch.max_tokens.
@@ -58,7 +56,7 @@ torch::Tensor ToTensor(const ValidationBleuStats& stats, const torch::Device& de
 // The inverse (from any device); an error for a tensor of another dtype, rank or size.
 absl::StatusOr<ValidationBleuStats> ValidationBleuStatsFromTensor(const torch::Tensor& tensor);
 
-// The examples of a rank's batch plans (its share of the split), in plan order.
+// The examples of batch plans, in plan order (e.g. a rank's validation-loss batches).
 std::vector<int64_t> ExamplesOf(const std::vector<data::BatchPlan>& plans);
 
 class ValidationBleu {
@@ -73,9 +71,17 @@ class ValidationBleu {
       const data::RelationStore* relations, const proto::SentencePieceConfig& spm,
       const ValidationDecodeOptions& options);
 
-  // Decodes `examples` (indices into the split) with `model` on the device its parameters are
-  // on and returns their statistics. No gradients; the model's train/eval mode is restored.
-  // Fills `hypotheses` (detokenised, in the order of `examples`) when not null.
+  // Decodes this rank's share of the whole split (RankShare) with `model` on the device its
+  // parameters are on, and all-reduces the statistics over `comm`: every rank returns those of
+  // the whole split. A collective: every rank of `comm` calls it. No gradients; the model's
+  // train/eval mode is restored.
+  absl::StatusOr<ValidationBleuStats> DecodeSplit(models::Seq2SeqImpl& model,
+                                                  comm::Communicator& comm,
+                                                  const Progress& progress = nullptr) const;
+
+  // Decodes `examples` (indices into the split) in one process, as DecodeSplit decodes a share,
+  // and returns their statistics. Fills `hypotheses` (detokenised, in the order of `examples`)
+  // when not null.
   absl::StatusOr<ValidationBleuStats> Decode(models::Seq2SeqImpl& model,
                                              absl::Span<const int64_t> examples,
                                              std::vector<std::string>* hypotheses = nullptr,
@@ -95,6 +101,12 @@ class ValidationBleu {
                  data::Vocabulary target_vocab, std::vector<std::string> references,
                  const ValidationDecodeOptions& options);
 
+  // The statistics of `examples` (ascending) against their references, and their detokenised
+  // best hypotheses.
+  absl::StatusOr<ValidationBleuStats> Statistics(absl::Span<const int64_t> examples,
+                                                 const std::vector<std::vector<Hypothesis>>& hyps,
+                                                 std::vector<std::string>* decoded) const;
+
   const data::ShardDataset& dataset_;
   const data::RelationStore* relations_;
   data::Vocabulary target_vocab_;
@@ -105,4 +117,4 @@ class ValidationBleu {
 
 }  // namespace fathom::eval
 
-#endif  // FATHOM_EVAL_TRANSLATE_VALIDATION_BLEU_H_
+#endif  // FATHOM_DECODE_VALIDATION_BLEU_H_

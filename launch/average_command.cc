@@ -3,7 +3,7 @@
 
 #include "absl/flags/flag.h"
 #include "base/logging.h"
-#include "eval/translate/checkpoint_average.h"
+#include "decode/checkpoint_average.h"
 #include "launch/command_line.h"
 #include "launch/common_flags.h"
 #include "launch/subcommands.h"

@@ -10,8 +10,20 @@
 ABSL_FLAG(std::string, config, "", "run config, protobuf text format (see configs/)");
 ABSL_FLAG(std::string, output, "",
           "translate: where translations go (stdout when empty); average: the run directory to create");
+ABSL_FLAG(std::string, on_bad_line, "error",
+          "error: a line that cannot be used (not UTF-8; for score also a segment without "
+          "reference) fails the job, naming file:line; skip: it counts as an empty line "
+          "(translate writes an empty translation, score leaves such a segment out) and a "
+          "warning counts such lines");
 
 namespace fathom::launch {
+
+std::optional<bool> SkipBadLinesFromFlag() {
+  const std::string value = absl::GetFlag(FLAGS_on_bad_line);
+  if (value == "error" || value == "skip") return value == "skip";
+  std::cerr << "--on_bad_line: must be error or skip (got \"" << value << "\")\n";
+  return std::nullopt;
+}
 
 int LoadConfigFromFlags(const std::string& command, const std::vector<std::string>& args,
                         proto::RunConfig* config) {

@@ -2,8 +2,8 @@
 #ifndef FATHOM_LAUNCH_COMMON_FLAGS_H_
 #define FATHOM_LAUNCH_COMMON_FLAGS_H_
 
+#include <optional>
 #include <string>
-
 #include <vector>
 
 #include "absl/flags/declare.h"
@@ -11,6 +11,7 @@
 
 ABSL_DECLARE_FLAG(std::string, config);
 ABSL_DECLARE_FLAG(std::string, output);
+ABSL_DECLARE_FLAG(std::string, on_bad_line);
 
 namespace fathom::launch {
 
@@ -19,6 +20,10 @@ namespace fathom::launch {
 // or the exit code to return (usage errors print to stderr, config errors name file and field).
 int LoadConfigFromFlags(const std::string& command, const std::vector<std::string>& args,
                         proto::RunConfig* config);
+
+// --on_bad_line of translate and score: true for skip, false for error; any other value prints
+// the usage error and gives nullopt (exit 2).
+std::optional<bool> SkipBadLinesFromFlag();
 
 }  // namespace fathom::launch
 

@@ -45,6 +45,32 @@ void WriteLines(const std::string& path, const std::vector<std::string>& lines) 
   }
 }
 
+std::string MakeTinyRun(const TempDir& dir, const TinyRun& run) {
+  if (!std::filesystem::exists(dir.File("train.de"))) {
+    const std::string m30k = SharedDataDir() + "/translation/multi30k/";
+    WriteLines(dir.File("train.de"), ReadGzipLines(m30k + "train.de.gz", 300));
+    WriteLines(dir.File("train.en"), ReadGzipLines(m30k + "train.en.gz", 300));
+  }
+  const std::string config = dir.File(run.name + ".pbtxt");
+  WriteTextFile(config, "run_dir: \"" + dir.File(run.name) + "\"\n" +
+                            "data {\n"
+                            "  split { name: \"train\" source: \"" + dir.File("train.de") +
+                            "\" target: \"" + dir.File("train.en") + "\" }\n" +
+                            "  prepared_dir: \"" + dir.File(run.name + "-prepared") + "\"\n" +
+                            "  sentencepiece { vocab_size: " + std::to_string(run.vocab) + " }\n" +
+                            "  batch { max_tokens: 512 }\n  " + run.data_extra + "\n}\n" +
+                            "model { encoder_layers: 1 decoder_layers: 1 d_model: 32 heads: 4 ffn_dim: 64 " +
+                            run.model_extra + " }\n" +
+                            "optim { max_steps: 2 warmup_steps: 1 }\n"
+                            "distributed { threads: 1 }\n");
+  const CommandResult prepared = RunFathom("prepare --config " + config);
+  if (prepared.exit_code != 0) return "fathom prepare failed: " + prepared.output;
+  if (!run.train) return "";
+  const CommandResult trained = RunFathom("train --config " + config);
+  if (trained.exit_code != 0) return "fathom train failed: " + trained.output;
+  return "";
+}
+
 std::vector<std::string> ReadGzipLines(const std::string& path, int max_lines) {
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) throw std::runtime_error("cannot read " + path);

@@ -42,6 +42,20 @@ CommandResult RunShell(const std::string& command);
 // Runs the fathom binary with `args` (shell syntax).
 CommandResult RunFathom(const std::string& args);
 
+// A small translation run made with the fathom binary, for the tests of subcommands that read
+// checkpoints: the first 300 Multi30k training pairs in DIR/train.{de,en} (written once), a
+// 1+1-layer d 32 model configured in DIR/NAME.pbtxt, prepared into DIR/NAME-prepared and, with
+// `train`, trained 2 updates into the run directory DIR/NAME.
+struct TinyRun {
+  std::string name = "run";
+  int vocab = 300;            // data.sentencepiece.vocab_size
+  bool train = true;          // false: prepare only
+  std::string data_extra;     // more fields of `data`, e.g. "filter { max_length: 60 }"
+  std::string model_extra;    // more fields of `model`, e.g. "max_positions: 64"
+};
+// Empty on success; otherwise the failing command's output (ASSERT_EQ(MakeTinyRun(...), "")).
+std::string MakeTinyRun(const TempDir& dir, const TinyRun& run);
+
 // In a multi-rank test only rank 0 prints GoogleTest's report, so ctest's log reads like one
 // test; every rank still runs and asserts.
 void ReportOnlyOnRankZero(int rank);

@@ -1,4 +1,4 @@
-// Validation BLEU as the trainer computes it (eval/translate/validation_bleu.h): the same
+// Validation BLEU as the trainer computes it (decode/validation_bleu.h): the same
 // hypotheses and statistics as `fathom translate` + `fathom score` on the same checkpoint, rank
 // shares that sum to the whole split, greedy search at beam 1, and Spider's relation ids.
 #include <sys/wait.h>
@@ -16,9 +16,9 @@
 #include "data/relation_store.h"
 #include "data/shard_dataset.h"
 #include "data/shard_format.h"
+#include "decode/model_loader.h"
+#include "decode/validation_bleu.h"
 #include "eval/bleu/score_files.h"
-#include "eval/translate/model_loader.h"
-#include "eval/translate/validation_bleu.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "models/initialisation.h"
@@ -84,7 +84,8 @@ class ValidationBleuTest : public ::testing::Test {
       model { encoder_layers: 2 decoder_layers: 2 d_model: 64 heads: 4 ffn_dim: 128 dropout: 0.1 }
       init { method: PRE_LN }
       optim { lr: 3e-3 warmup_steps: 30 max_steps: 120 }
-      eval { log_every_steps: 40 valid_every_steps: 100000 }
+      eval { log_every_steps: 40 valid_every_steps: 100000 decode_max_tokens: )",
+                                        kMaxTokens, R"( }
       checkpoint { save_every_steps: 100000 }
       distributed { threads: 2 }
     )"));

@@ -18,7 +18,9 @@ struct TextFile {
   std::vector<absl::string_view> lines;
 };
 
-absl::StatusOr<TextFile> ReadLines(const std::string& path) {
+// Without `skipped` a line that is not UTF-8 is an error naming file:line and byte; with it, the
+// line is kept as an empty line and counted there.
+absl::StatusOr<TextFile> ReadLines(const std::string& path, SkippedLines* skipped) {
   TextFile file;
   file.path = path;
   absl::StatusOr<std::string> contents = ReadFileToString(path);
@@ -31,8 +33,11 @@ absl::StatusOr<TextFile> ReadLines(const std::string& path) {
     rest = newline == absl::string_view::npos ? absl::string_view() : rest.substr(newline + 1);
     size_t bad = 0;
     if (!IsValidUtf8(line, &bad)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ":", file.lines.size() + 1, ": invalid UTF-8 at byte ", bad + 1, " of the line"));
+      std::string error = absl::StrCat(path, ":", file.lines.size() + 1, ": invalid UTF-8 at byte ",
+                                       bad + 1, " of the line");
+      if (skipped == nullptr) return absl::InvalidArgumentError(error);
+      skipped->Add(std::move(error));
+      line = absl::string_view();
     }
     file.lines.push_back(PythonRstrip(line));
   }
@@ -53,7 +58,19 @@ absl::Status AddAll(const std::vector<absl::string_view>& hyps,
   return absl::OkStatus();
 }
 
+// Files and line i of each, as errors name them: "hyp.txt:3, ref.txt:3".
+std::string Where(const std::vector<TextFile>& files, size_t i) {
+  std::vector<std::string> names;
+  for (const TextFile& file : files) names.push_back(absl::StrCat(file.path, ":", i + 1));
+  return absl::StrJoin(names, ", ");
+}
+
 }  // namespace
+
+void SkippedLines::Add(std::string what) {
+  ++count;
+  if (first.size() < kNamed) first.push_back(std::move(what));
+}
 
 absl::StatusOr<Metric> ParseMetric(absl::string_view name) {
   if (name == "bleu") return Metric::kBleu;
@@ -103,7 +120,9 @@ absl::StatusOr<ScoreResult> ScoreFiles(const std::string& hyp_path,
                                        const std::vector<std::string>& ref_paths,
                                        const ScoreOptions& options) {
   if (ref_paths.empty()) return absl::InvalidArgumentError("no reference files given");
-  absl::StatusOr<TextFile> hyp = ReadLines(hyp_path);
+  SkippedLines skipped;
+  SkippedLines* skip = options.skip_bad_lines ? &skipped : nullptr;
+  absl::StatusOr<TextFile> hyp = ReadLines(hyp_path, skip);
   if (!hyp.ok()) return hyp.status();
   if (hyp->lines.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(hyp_path, ": empty, nothing to score"));
@@ -111,7 +130,7 @@ absl::StatusOr<ScoreResult> ScoreFiles(const std::string& hyp_path,
   std::vector<TextFile> refs;
   refs.reserve(ref_paths.size());
   for (const std::string& path : ref_paths) {
-    absl::StatusOr<TextFile> ref = ReadLines(path);
+    absl::StatusOr<TextFile> ref = ReadLines(path, skip);
     if (!ref.ok()) return ref.status();
     if (ref->lines.size() != hyp->lines.size()) {
       return absl::InvalidArgumentError(absl::StrCat("line counts differ: ", hyp_path, " has ",
@@ -120,22 +139,26 @@ absl::StatusOr<ScoreResult> ScoreFiles(const std::string& hyp_path,
     }
     refs.push_back(*std::move(ref));
   }
-  // sacreBLEU drops empty references and fails on a segment left with none; say where.
+  // sacreBLEU drops empty references and fails on a segment left with none; say where, or
+  // (skip_bad_lines) leave that segment out of the score.
+  std::vector<absl::string_view> hyp_lines;
+  std::vector<std::vector<absl::string_view>> ref_lines(refs.size());
   for (size_t i = 0; i < hyp->lines.size(); ++i) {
     bool any = false;
     for (const TextFile& ref : refs) any = any || !ref.lines[i].empty();
     if (!any) {
-      std::vector<std::string> names;
-      for (const TextFile& ref : refs) names.push_back(absl::StrCat(ref.path, ":", i + 1));
-      return absl::InvalidArgumentError(
-          absl::StrCat(absl::StrJoin(names, ", "),
-                       ": empty reference line (sacreBLEU refuses a segment without one)"));
+      const std::string error = absl::StrCat(
+          Where(refs, i), ": empty reference line (sacreBLEU refuses a segment without one)");
+      if (skip == nullptr) return absl::InvalidArgumentError(error);
+      skip->Add(absl::StrCat(error, "; segment left out"));
+      continue;
     }
+    hyp_lines.push_back(hyp->lines[i]);
+    for (size_t k = 0; k < refs.size(); ++k) ref_lines[k].push_back(refs[k].lines[i]);
   }
-  std::vector<std::vector<absl::string_view>> ref_lines;
-  ref_lines.reserve(refs.size());
-  for (const TextFile& ref : refs) ref_lines.push_back(ref.lines);
-  return ScoreLines(hyp->lines, ref_lines, options);
+  absl::StatusOr<ScoreResult> result = ScoreLines(hyp_lines, ref_lines, options);
+  if (result.ok()) result->skipped = std::move(skipped);
+  return result;
 }
 
 }  // namespace fathom::eval

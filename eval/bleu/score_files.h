@@ -22,6 +22,18 @@ struct ScoreOptions {
   BleuOptions bleu;  // used when metric is kBleu
   ChrfOptions chrf;  // used when metric is kChrf
   int width = 2;     // decimals of the score in `line` (sacreBLEU's --width)
+  // ScoreFiles only (`fathom score --on_bad_line skip`): a line that is not UTF-8 is scored as an
+  // empty line, and a segment left without any non-empty reference is left out, instead of
+  // failing the whole file. Either is counted in ScoreResult::skipped.
+  bool skip_bad_lines = false;
+};
+
+// The lines skip_bad_lines let through: how many, and the first few as "file:line: why".
+struct SkippedLines {
+  static constexpr size_t kNamed = 5;
+  int64_t count = 0;
+  std::vector<std::string> first;
+  void Add(std::string what);
 };
 
 struct ScoreResult {
@@ -34,11 +46,14 @@ struct ScoreResult {
   int64_t segments = 0;
   // The summed statistics (BleuStats::ToVector() or ChrfStats::values).
   std::vector<int64_t> stats;
+  SkippedLines skipped;  // empty unless options.skip_bad_lines
 };
 
 // Scores `hyp_path` against one or more reference files, line i against line i of each. Errors
 // name the file: missing or unreadable files, invalid UTF-8 (file:line), line counts that
 // differ (both files, both counts), an empty hypothesis file, a line empty in every reference.
+// With options.skip_bad_lines the last two kinds (invalid UTF-8, a segment without reference)
+// are counted in ScoreResult::skipped instead; line counts must still agree.
 absl::StatusOr<ScoreResult> ScoreFiles(const std::string& hyp_path,
                                        const std::vector<std::string>& ref_paths,
                                        const ScoreOptions& options);
