@@ -7,8 +7,8 @@
 // No pickle and no torch::save: the files can be read without LibTorch and a damaged one is
 // found by its checksums, not by a crash while unpickling. Only rank 0 writes; every function
 // here is meant for one thread of one process at a time per run directory.
-#ifndef FATHOM_TRAINER_CHECKPOINT_CHECKPOINT_IO_H_
-#define FATHOM_TRAINER_CHECKPOINT_CHECKPOINT_IO_H_
+#ifndef FATHOM_CHECKPOINT_CHECKPOINT_IO_H_
+#define FATHOM_CHECKPOINT_CHECKPOINT_IO_H_
 
 #include <torch/nn/module.h>
 #include <torch/types.h>
@@ -77,4 +77,4 @@ absl::Status LoadIntoModule(torch::nn::Module& module, const NamedTensors& tenso
 
 }  // namespace fathom::checkpoint
 
-#endif  // FATHOM_TRAINER_CHECKPOINT_CHECKPOINT_IO_H_
+#endif  // FATHOM_CHECKPOINT_CHECKPOINT_IO_H_

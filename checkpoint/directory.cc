@@ -9,8 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
-#include "trainer/checkpoint/checkpoint_io.h"
-#include "trainer/checkpoint/layout.h"
+#include "checkpoint/checkpoint_io.h"
+#include "checkpoint/layout.h"
 
 namespace fathom::checkpoint {
 namespace fs = std::filesystem;

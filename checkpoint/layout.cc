@@ -1,4 +1,4 @@
-#include "trainer/checkpoint/layout.h"
+#include "checkpoint/layout.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"

@@ -1,7 +1,7 @@
 // Names and encodings shared by the checkpoint writer, reader and pruner (internal to
-// trainer/checkpoint/): where things live under RUN/checkpoints and how dtypes are recorded.
-#ifndef FATHOM_TRAINER_CHECKPOINT_LAYOUT_H_
-#define FATHOM_TRAINER_CHECKPOINT_LAYOUT_H_
+// checkpoint/): where things live under RUN/checkpoints and how dtypes are recorded.
+#ifndef FATHOM_CHECKPOINT_LAYOUT_H_
+#define FATHOM_CHECKPOINT_LAYOUT_H_
 
 #include <torch/types.h>
 
@@ -39,4 +39,4 @@ std::optional<torch::ScalarType> FromProtoDType(proto::TensorMeta::DType dtype);
 
 }  // namespace fathom::checkpoint
 
-#endif  // FATHOM_TRAINER_CHECKPOINT_LAYOUT_H_
+#endif  // FATHOM_CHECKPOINT_LAYOUT_H_

@@ -11,7 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "trainer/checkpoint/checkpoint_io.h"
+#include "checkpoint/checkpoint_io.h"
 
 namespace fathom::checkpoint {
 namespace {

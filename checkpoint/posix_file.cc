@@ -1,4 +1,4 @@
-#include "trainer/checkpoint/posix_file.h"
+#include "checkpoint/posix_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

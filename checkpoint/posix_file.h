@@ -1,8 +1,8 @@
 // A file descriptor whose every failure becomes an absl::Status naming the file and errno's text.
 // Checkpoints use raw POSIX calls because a full disk must surface as an error from write() or
 // fsync(), which iostreams would swallow, and tensors are read straight into their storage.
-#ifndef FATHOM_TRAINER_CHECKPOINT_POSIX_FILE_H_
-#define FATHOM_TRAINER_CHECKPOINT_POSIX_FILE_H_
+#ifndef FATHOM_CHECKPOINT_POSIX_FILE_H_
+#define FATHOM_CHECKPOINT_POSIX_FILE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -42,4 +42,4 @@ absl::Status SyncDir(const std::string& path);
 
 }  // namespace fathom::checkpoint
 
-#endif  // FATHOM_TRAINER_CHECKPOINT_POSIX_FILE_H_
+#endif  // FATHOM_CHECKPOINT_POSIX_FILE_H_

@@ -14,9 +14,9 @@
 #include "base/crc32c.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
-#include "trainer/checkpoint/checkpoint_io.h"
-#include "trainer/checkpoint/layout.h"
-#include "trainer/checkpoint/posix_file.h"
+#include "checkpoint/checkpoint_io.h"
+#include "checkpoint/layout.h"
+#include "checkpoint/posix_file.h"
 
 namespace fathom::checkpoint {
 namespace {

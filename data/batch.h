@@ -25,7 +25,7 @@ struct Batch {
   std::vector<int64_t> examples;       // example indices in the split
   // [size x source_length x source_length], filled only when built with a RelationStore:
   // relations[(b * source_length + i) * source_length + j] is the relation id (< kNumRelations,
-  // data/spider_relations.h) of source position i to position j of example b. Rows and columns
+  // data/relations.h) of source position i to position j of example b. Rows and columns
   // of EOS and padding are 0 (kNone).
   std::vector<uint8_t> relations;
   int64_t target_tokens() const;       // non-pad target positions (the loss normaliser)

@@ -8,7 +8,7 @@
 #include "base/status_macros.h"
 #include "data/file_io.h"
 #include "data/shard_format.h"
-#include "data/spider_relations.h"
+#include "data/relations.h"
 
 namespace fathom::data {
 namespace {

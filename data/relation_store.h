@@ -36,7 +36,7 @@ class RelationStore {
   const uint8_t* segment_relations(int64_t i) const {
     return reinterpret_cast<const uint8_t*>(piece_segments(i) + num_pieces(i));
   }
-  // Writes example i's piece relations (spider_relations.h, ExpandRelationsToPieces) to
+  // Writes example i's piece relations (relations.h, ExpandRelationsToPieces) to
   // out[r * row_stride + c] for r, c < num_pieces(i).
   void CopyPieceRelations(int64_t i, int64_t row_stride, uint8_t* out) const;
 

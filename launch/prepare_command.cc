@@ -4,7 +4,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
-#include "data/prepare.h"
+#include "prepare/prepare.h"
 #include "launch/command_line.h"
 #include "launch/common_flags.h"
 #include "launch/subcommands.h"

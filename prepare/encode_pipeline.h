@@ -2,15 +2,15 @@
 // workers encode them, and the calling thread hands encoded chunks to a sink in input order.
 // At most about `3 * threads + 4` chunks are alive at once (queue, workers, reorder window,
 // reader and writer), so memory does not grow with the corpus.
-#ifndef FATHOM_DATA_ENCODE_PIPELINE_H_
-#define FATHOM_DATA_ENCODE_PIPELINE_H_
+#ifndef FATHOM_PREPARE_ENCODE_PIPELINE_H_
+#define FATHOM_PREPARE_ENCODE_PIPELINE_H_
 
 #include <cstdint>
 #include <functional>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "data/pair_source.h"
+#include "prepare/pair_source.h"
 #include "data/vocabulary.h"
 
 namespace fathom::data {
@@ -33,4 +33,4 @@ absl::Status EncodePairs(PairSource& source, const Vocabulary& source_vocab,
 
 }  // namespace fathom::data
 
-#endif  // FATHOM_DATA_ENCODE_PIPELINE_H_
+#endif  // FATHOM_PREPARE_ENCODE_PIPELINE_H_

@@ -1,4 +1,4 @@
-#include "data/example_filter.h"
+#include "prepare/example_filter.h"
 
 #include <algorithm>
 

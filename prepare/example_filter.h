@@ -1,7 +1,7 @@
 // The length filters of `fathom prepare`, applied to encoded pairs; every drop is counted by
 // reason so the report says what was removed and why.
-#ifndef FATHOM_DATA_EXAMPLE_FILTER_H_
-#define FATHOM_DATA_EXAMPLE_FILTER_H_
+#ifndef FATHOM_PREPARE_EXAMPLE_FILTER_H_
+#define FATHOM_PREPARE_EXAMPLE_FILTER_H_
 
 #include <cstddef>
 
@@ -27,4 +27,4 @@ class ExampleFilter {
 
 }  // namespace fathom::data
 
-#endif  // FATHOM_DATA_EXAMPLE_FILTER_H_
+#endif  // FATHOM_PREPARE_EXAMPLE_FILTER_H_

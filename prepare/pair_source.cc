@@ -1,4 +1,4 @@
-#include "data/pair_source.h"
+#include "prepare/pair_source.h"
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"

@@ -1,7 +1,7 @@
 // Sources of raw (source, target) text pairs for `fathom prepare`, read in chunks so that a
 // corpus of any size streams through bounded memory.
-#ifndef FATHOM_DATA_PAIR_SOURCE_H_
-#define FATHOM_DATA_PAIR_SOURCE_H_
+#ifndef FATHOM_PREPARE_PAIR_SOURCE_H_
+#define FATHOM_PREPARE_PAIR_SOURCE_H_
 
 #include <memory>
 #include <string>
@@ -42,4 +42,4 @@ class ParallelTextSource : public PairSource {
 
 }  // namespace fathom::data
 
-#endif  // FATHOM_DATA_PAIR_SOURCE_H_
+#endif  // FATHOM_PREPARE_PAIR_SOURCE_H_

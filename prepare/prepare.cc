@@ -1,4 +1,4 @@
-#include "data/prepare.h"
+#include "prepare/prepare.h"
 
 #include <memory>
 #include <optional>
@@ -9,17 +9,17 @@
 #include "base/file_util.h"
 #include "base/logging.h"
 #include "base/status_macros.h"
-#include "data/encode_pipeline.h"
-#include "data/example_filter.h"
+#include "prepare/encode_pipeline.h"
+#include "prepare/example_filter.h"
 #include "data/line_reader.h"
-#include "data/relation_writer.h"
-#include "data/reservoir_sampler.h"
+#include "prepare/relation_writer.h"
+#include "prepare/reservoir_sampler.h"
 #include "data/shard_format.h"
 #include "data/shard_references.h"
-#include "data/shard_writer.h"
-#include "data/spider_input_encoder.h"
-#include "data/spider_reader.h"
-#include "data/spider_segments.h"
+#include "prepare/shard_writer.h"
+#include "prepare/spider_input_encoder.h"
+#include "prepare/spider_reader.h"
+#include "prepare/spider_segments.h"
 #include "data/vocabulary.h"
 
 namespace fathom::data {

@@ -2,8 +2,8 @@
 // `data.prepared_dir`, which appears only when everything in it is complete. Splits other than
 // "train" also keep the raw target text of each kept example (SPLIT.ref.txt,
 // data/shard_references.h), the references validation BLEU is scored against.
-#ifndef FATHOM_DATA_PREPARE_H_
-#define FATHOM_DATA_PREPARE_H_
+#ifndef FATHOM_PREPARE_PREPARE_H_
+#define FATHOM_PREPARE_PREPARE_H_
 
 #include <cstdint>
 #include <string>
@@ -45,4 +45,4 @@ absl::StatusOr<PrepareReport> RunPrepare(const proto::DataConfig& data, const Pr
 
 }  // namespace fathom::data
 
-#endif  // FATHOM_DATA_PREPARE_H_
+#endif  // FATHOM_PREPARE_PREPARE_H_

@@ -2,8 +2,8 @@
 // Streams: each record goes straight to the file, so memory does not grow with the split. The
 // caller writes into a StagingDir and calls Finish before ShardWriter::Finish, so the header
 // that ShardWriter writes last records the relations.
-#ifndef FATHOM_DATA_RELATION_WRITER_H_
-#define FATHOM_DATA_RELATION_WRITER_H_
+#ifndef FATHOM_PREPARE_RELATION_WRITER_H_
+#define FATHOM_PREPARE_RELATION_WRITER_H_
 
 #include <cstdint>
 #include <cstdio>
@@ -46,4 +46,4 @@ class RelationWriter {
 
 }  // namespace fathom::data
 
-#endif  // FATHOM_DATA_RELATION_WRITER_H_
+#endif  // FATHOM_PREPARE_RELATION_WRITER_H_

@@ -1,7 +1,7 @@
 // Uniform sample of at most `capacity` sentences from a stream of any length (Algorithm R),
 // with a fixed seed so the same corpus always trains the same SentencePiece model.
-#ifndef FATHOM_DATA_RESERVOIR_SAMPLER_H_
-#define FATHOM_DATA_RESERVOIR_SAMPLER_H_
+#ifndef FATHOM_PREPARE_RESERVOIR_SAMPLER_H_
+#define FATHOM_PREPARE_RESERVOIR_SAMPLER_H_
 
 #include <cstdint>
 #include <random>
@@ -36,4 +36,4 @@ class ReservoirSampler {
 
 }  // namespace fathom::data
 
-#endif  // FATHOM_DATA_RESERVOIR_SAMPLER_H_
+#endif  // FATHOM_PREPARE_RESERVOIR_SAMPLER_H_

@@ -1,4 +1,4 @@
-#include "data/schema_linking.h"
+#include "prepare/schema_linking.h"
 
 #include <utility>
 

@@ -1,7 +1,7 @@
 // Name matching between a question and schema names (RAT-SQL's schema linking, without a
 // lemmatiser or database values): which question words mention a table or column.
-#ifndef FATHOM_DATA_SCHEMA_LINKING_H_
-#define FATHOM_DATA_SCHEMA_LINKING_H_
+#ifndef FATHOM_PREPARE_SCHEMA_LINKING_H_
+#define FATHOM_PREPARE_SCHEMA_LINKING_H_
 
 #include <cstdint>
 #include <string>
@@ -42,4 +42,4 @@ class QuestionLinker {
 
 }  // namespace fathom::data
 
-#endif  // FATHOM_DATA_SCHEMA_LINKING_H_
+#endif  // FATHOM_PREPARE_SCHEMA_LINKING_H_

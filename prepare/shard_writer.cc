@@ -1,4 +1,4 @@
-#include "data/shard_writer.h"
+#include "prepare/shard_writer.h"
 
 #include <cerrno>
 #include <cstring>

@@ -1,7 +1,7 @@
 // Appends encoded examples to one split's shard files and writes its header last. The caller
 // writes into a StagingDir, so an unfinished shard is never seen under its final name.
-#ifndef FATHOM_DATA_SHARD_WRITER_H_
-#define FATHOM_DATA_SHARD_WRITER_H_
+#ifndef FATHOM_PREPARE_SHARD_WRITER_H_
+#define FATHOM_PREPARE_SHARD_WRITER_H_
 
 #include <cstdint>
 #include <cstdio>
@@ -52,4 +52,4 @@ class ShardWriter {
 
 }  // namespace fathom::data
 
-#endif  // FATHOM_DATA_SHARD_WRITER_H_
+#endif  // FATHOM_PREPARE_SHARD_WRITER_H_

@@ -1,10 +1,10 @@
-#include "data/spider_input_encoder.h"
+#include "prepare/spider_input_encoder.h"
 
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "data/spider_relations.h"
-#include "data/spider_segments.h"
+#include "prepare/spider_relations.h"
+#include "prepare/spider_segments.h"
 
 namespace fathom::data {
 

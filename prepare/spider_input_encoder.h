@@ -1,8 +1,8 @@
 // Encodes a Spider question + schema segment by segment (spider_segments.h) with the source
 // vocabulary, recording each piece's segment, and computes the segment relations. Prepare's
 // Spider path uses it in place of encoding the serialised string whole.
-#ifndef FATHOM_DATA_SPIDER_INPUT_ENCODER_H_
-#define FATHOM_DATA_SPIDER_INPUT_ENCODER_H_
+#ifndef FATHOM_PREPARE_SPIDER_INPUT_ENCODER_H_
+#define FATHOM_PREPARE_SPIDER_INPUT_ENCODER_H_
 
 #include <cstdint>
 #include <map>
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "data/spider_reader.h"
+#include "prepare/spider_reader.h"
 #include "data/vocabulary.h"
 
 namespace fathom::data {
@@ -39,4 +39,4 @@ class SpiderInputEncoder {
 
 }  // namespace fathom::data
 
-#endif  // FATHOM_DATA_SPIDER_INPUT_ENCODER_H_
+#endif  // FATHOM_PREPARE_SPIDER_INPUT_ENCODER_H_

@@ -1,4 +1,4 @@
-#include "data/spider_reader.h"
+#include "prepare/spider_reader.h"
 
 #include <algorithm>
 #include <cstdint>

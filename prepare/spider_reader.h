@@ -2,8 +2,8 @@
 // turns a question plus its database schema into the model's input. Every structural problem is
 // reported with the file and the element (and byte offset for malformed JSON), because the files
 // are hand-edited JSON arrays that are hard to bisect by eye.
-#ifndef FATHOM_DATA_SPIDER_READER_H_
-#define FATHOM_DATA_SPIDER_READER_H_
+#ifndef FATHOM_PREPARE_SPIDER_READER_H_
+#define FATHOM_PREPARE_SPIDER_READER_H_
 
 #include <map>
 #include <string>
@@ -49,4 +49,4 @@ absl::StatusOr<std::vector<SpiderExample>> LoadSpiderExamples(const std::string&
 
 }  // namespace fathom::data
 
-#endif  // FATHOM_DATA_SPIDER_READER_H_
+#endif  // FATHOM_PREPARE_SPIDER_READER_H_

@@ -1,4 +1,4 @@
-#include "data/spider_segments.h"
+#include "prepare/spider_segments.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"

@@ -2,15 +2,15 @@
 // schema relations are defined over (spider_relations.h). Prepare encodes each segment on its
 // own, so every source piece knows the question word, table or column it came from. The segment
 // texts joined by single spaces are the serialisation, so the model sees the same text either way.
-#ifndef FATHOM_DATA_SPIDER_SEGMENTS_H_
-#define FATHOM_DATA_SPIDER_SEGMENTS_H_
+#ifndef FATHOM_PREPARE_SPIDER_SEGMENTS_H_
+#define FATHOM_PREPARE_SPIDER_SEGMENTS_H_
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "data/spider_reader.h"
+#include "prepare/spider_reader.h"
 
 namespace fathom::data {
 
@@ -46,4 +46,4 @@ std::string SerializeSpiderInput(absl::string_view question, const SpiderSchema&
 
 }  // namespace fathom::data
 
-#endif  // FATHOM_DATA_SPIDER_SEGMENTS_H_
+#endif  // FATHOM_PREPARE_SPIDER_SEGMENTS_H_

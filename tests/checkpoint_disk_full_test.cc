@@ -16,7 +16,7 @@
 #include "gtest/gtest.h"
 #include "tests/checkpoint_test_util.h"
 #include "tests/test_util.h"
-#include "trainer/checkpoint/checkpoint_io.h"
+#include "checkpoint/checkpoint_io.h"
 
 namespace fathom::checkpoint {
 namespace {

@@ -1,6 +1,6 @@
 // Checkpoint files: bit-exact round trips, the on-disk layout, damage detection, choosing what
 // to resume from, and pruning. The full-disk cases are in checkpoint_disk_full_test.cc.
-#include "trainer/checkpoint/checkpoint_io.h"
+#include "checkpoint/checkpoint_io.h"
 
 #include <dlfcn.h>
 #include <torch/torch.h>

@@ -1,4 +1,4 @@
-#include "data/encode_pipeline.h"
+#include "prepare/encode_pipeline.h"
 
 #include <string>
 #include <vector>

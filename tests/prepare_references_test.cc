@@ -7,11 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
-#include "data/prepare.h"
+#include "prepare/prepare.h"
 #include "data/shard_dataset.h"
 #include "data/shard_format.h"
 #include "data/shard_references.h"
-#include "data/spider_reader.h"
+#include "prepare/spider_reader.h"
 #include "data/vocabulary.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

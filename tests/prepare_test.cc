@@ -1,4 +1,4 @@
-#include "data/prepare.h"
+#include "prepare/prepare.h"
 
 #include <cstdio>
 #include <filesystem>

@@ -7,7 +7,7 @@
 #include "data/batch.h"
 #include "data/shard_dataset.h"
 #include "data/shard_format.h"
-#include "data/shard_writer.h"
+#include "prepare/shard_writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"

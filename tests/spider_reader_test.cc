@@ -1,4 +1,4 @@
-#include "data/spider_reader.h"
+#include "prepare/spider_reader.h"
 
 #include <string>
 #include <utility>
@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "data/spider_segments.h"
+#include "prepare/spider_segments.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"

@@ -1,4 +1,4 @@
-#include "data/spider_relations.h"
+#include "prepare/spider_relations.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -15,15 +15,15 @@
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
 #include "data/batch.h"
-#include "data/prepare.h"
+#include "prepare/prepare.h"
 #include "data/relation_store.h"
-#include "data/relation_writer.h"
-#include "data/schema_linking.h"
+#include "prepare/relation_writer.h"
+#include "prepare/schema_linking.h"
 #include "data/shard_dataset.h"
 #include "data/shard_format.h"
-#include "data/shard_writer.h"
-#include "data/spider_reader.h"
-#include "data/spider_segments.h"
+#include "prepare/shard_writer.h"
+#include "prepare/spider_reader.h"
+#include "prepare/spider_segments.h"
 #include "data/vocabulary.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -5,7 +5,7 @@
 
 #include "absl/status/status.h"
 #include "base/file_util.h"
-#include "data/spider_reader.h"
+#include "prepare/spider_reader.h"
 #include "eval/sql/exact_match.h"
 #include "eval/sql/sql_scoring.h"
 #include "gmock/gmock.h"

@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_split.h"
 #include "base/file_util.h"
-#include "data/spider_reader.h"
+#include "prepare/spider_reader.h"
 #include "eval/sql/sql_tokenizer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "data/spider_reader.h"
+#include "prepare/spider_reader.h"
 
 namespace fathom::eval {
 

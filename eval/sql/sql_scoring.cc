@@ -11,7 +11,7 @@
 #include "absl/strings/strip.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
-#include "data/spider_reader.h"
+#include "prepare/spider_reader.h"
 #include "eval/sql/sql_schema.h"
 
 namespace fathom::eval {
