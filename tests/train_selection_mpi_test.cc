@@ -14,7 +14,7 @@
 #include "gtest/gtest.h"
 #include "proto/config_io.h"
 #include "tests/test_util.h"
-#include "trainer/checkpoint/checkpoint_io.h"
+#include "checkpoint/checkpoint_io.h"
 #include "trainer/trainer.h"
 
 namespace fathom::trainer {

@@ -1,0 +1,57 @@
+#include "trainer/training_data.h"
+
+#include <utility>
+
+#include "base/status_macros.h"
+
+namespace fathom::trainer {
+
+data::BatchingOptions BatchingFrom(const proto::RunConfig& config, bool shuffle) {
+  data::BatchingOptions options;
+  options.max_tokens = config.data().batch().max_tokens();
+  options.bucket_width = config.data().batch().bucket_width();
+  options.size_multiple = config.data().batch().size_multiple();
+  options.shuffle = shuffle && config.data().batch().shuffle();
+  options.seed = config.seed();
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<TrainingData>> TrainingData::Open(const proto::RunConfig& config,
+                                                                 int rank, int world_size,
+                                                                 torch::Device device) {
+  std::unique_ptr<TrainingData> data(new TrainingData());
+  data->device_ = device;
+  const std::string& prepared = config.data().prepared_dir();
+  ASSIGN_OR_RETURN(data->dataset_, data::ShardDataset::Open(prepared, "train"));
+  const auto& header = data->dataset_->header();
+  if (header.has_relations()) {
+    ASSIGN_OR_RETURN(data->relations_, data::RelationStore::Open(prepared, *data->dataset_));
+  }
+  data->special_ = {header.target_vocab().pad_id(), header.target_vocab().bos_id(),
+                    header.target_vocab().eos_id()};
+  ASSIGN_OR_RETURN(
+      data::Batcher batcher,
+      data::Batcher::Create(data->dataset_->SourceLengths(), data->dataset_->TargetLengths(),
+                            BatchingFrom(config, true), rank, world_size));
+  data->batcher_ = std::make_unique<data::Batcher>(std::move(batcher));
+  return data;
+}
+
+DeviceBatch TrainingData::Next() {
+  data::BatchPlan plan;
+  batcher_->Next(&plan);
+  return Make(plan);
+}
+
+DeviceBatch TrainingData::Make(const data::BatchPlan& plan, bool with_relations) const {
+  if (!with_relations) return ToDevice(data::MakeBatch(*dataset_, plan, special_), device_);
+  return ToDevice(data::MakeBatch(*dataset_, plan, special_, relations_.get()), device_);
+}
+
+double TrainingData::EpochsDone() const {
+  const data::BatcherPosition position = batcher_->position();
+  return static_cast<double>(position.epoch) +
+         static_cast<double>(position.index) / batcher_->batches_per_epoch();
+}
+
+}  // namespace fathom::trainer

@@ -1,0 +1,94 @@
+#include "trainer/validator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
+#include "trainer/device_batch.h"
+#include "trainer/run_clock.h"
+#include "trainer/training_data.h"
+
+namespace fathom::trainer {
+
+ValidatorOptions ValidatorOptions::FromConfig(const proto::RunConfig& config) {
+  ValidatorOptions options;
+  options.prepared_dir = config.data().prepared_dir();
+  options.batching = BatchingFrom(config, /*shuffle=*/false);
+  options.bleu = config.eval().best_metric() == proto::EvalConfig::BLEU;
+  options.sentencepiece = config.data().sentencepiece();
+  options.decode = eval::DecodeOptionsFrom(config);
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<Validator>> Validator::Open(const ValidatorOptions& options,
+                                                           const data::SpecialIds& special,
+                                                           comm::Communicator* comm,
+                                                           torch::Device device) {
+  std::unique_ptr<Validator> validator(new Validator());
+  validator->comm_ = comm;
+  validator->device_ = device;
+  validator->special_ = special;
+  const std::string& prepared = options.prepared_dir;
+  if (!PathExists(absl::StrCat(prepared, "/valid.header"))) {
+    if (!options.bleu) return validator;
+    return absl::InvalidArgumentError(
+        absl::StrCat("eval.best_metric: BLEU needs a validation split, and ", prepared,
+                     " has none (add a data.split named \"valid\")"));
+  }
+  ASSIGN_OR_RETURN(validator->valid_, data::ShardDataset::Open(prepared, "valid"));
+  const data::ShardDataset& valid = *validator->valid_;
+  if (valid.header().has_relations()) {
+    ASSIGN_OR_RETURN(validator->relations_, data::RelationStore::Open(prepared, valid));
+  }
+  // The validation batches never change (no shuffle): plan them once.
+  ASSIGN_OR_RETURN(data::Batcher batcher,
+                   data::Batcher::Create(valid.SourceLengths(), valid.TargetLengths(),
+                                         options.batching, comm->rank(), comm->size()));
+  validator->plan_ = batcher.EpochBatches(0);
+  if (options.bleu) {
+    ASSIGN_OR_RETURN(validator->bleu_,
+                     eval::ValidationBleu::Create(prepared, valid, validator->relations_.get(),
+                                                  options.sentencepiece, options.decode));
+  }
+  return validator;
+}
+
+absl::StatusOr<ValidationResult> Validator::Run(models::Seq2SeqImpl& model) const {
+  ValidationResult result;
+  ASSIGN_OR_RETURN(result.nll, Loss(model));
+  if (bleu_ != nullptr) {
+    const auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(eval::ValidationBleuStats all, bleu_->DecodeSplit(model, *comm_));
+    result.bleu = bleu_->Score(all).score;
+    result.bleu_seconds = SecondsSince(start);
+    result.sentences = valid_->size();
+  }
+  return result;
+}
+
+absl::StatusOr<double> Validator::Loss(models::Seq2SeqImpl& model) const {
+  if (valid_ == nullptr) return 0.0;
+  model.eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor sums = torch::zeros({2}, torch::kDouble);
+  for (const data::BatchPlan& plan : plan_) {
+    const DeviceBatch batch =
+        ToDevice(data::MakeBatch(*valid_, plan, special_, relations_.get()), device_);
+    torch::Tensor logits = model.forward(batch.source, batch.target_input, batch.relations);
+    torch::Tensor nll = torch::nn::functional::cross_entropy(
+        logits.to(torch::kFloat).reshape({-1, logits.size(-1)}), batch.target_output.reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions()
+            .ignore_index(special_.pad)
+            .reduction(torch::kSum));
+    sums[0] += nll.to(torch::kDouble).cpu();
+    sums[1] += static_cast<double>(batch.target_tokens);
+  }
+  RETURN_IF_ERROR(comm_->AllReduce(sums, comm::ReduceOp::kSum));
+  model.train();
+  return sums[0].item<double>() / std::max(1.0, sums[1].item<double>());
+}
+
+}  // namespace fathom::trainer
