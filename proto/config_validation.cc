@@ -192,7 +192,17 @@ absl::Status ValidateRunConfig(const proto::RunConfig& config) {
   check.Positive("eval.log_every_steps", config.eval().log_every_steps());
   check.Positive("eval.beam_size", config.eval().beam_size());
   check.NonNegative("eval.patience", config.eval().patience());
+  check.Positive("eval.decode_max_tokens", config.eval().decode_max_tokens());
   return check.Result();
+}
+
+absl::Status ValidateTrainConfig(const proto::RunConfig& config) {
+  const proto::OptimConfig& optim = config.optim();
+  if (optim.max_steps() == 0 && optim.max_epochs() == 0 && optim.max_seconds() == 0) {
+    return absl::InvalidArgumentError(
+        "optim: set max_steps, max_epochs or max_seconds (training needs a way to end)");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fathom

@@ -10,6 +10,9 @@ namespace fathom {
 
 absl::Status ValidateDataConfig(const proto::DataConfig& data);
 absl::Status ValidateRunConfig(const proto::RunConfig& config);
+// What `fathom train` needs beyond ValidateRunConfig (a config for `prepare` may lack it): a stop
+// condition. Checked before MPI starts, data loads or an initialisation pass runs.
+absl::Status ValidateTrainConfig(const proto::RunConfig& config);
 
 }  // namespace fathom
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -104,6 +105,38 @@ TEST(CliTest, TrainUsesTheConfiguredBackend) {
   Result nccl = RunFathom(absl::StrCat("train --config ", config("nccl.pbtxt", "backend: NCCL device: \"cpu\"")));
   EXPECT_EQ(nccl.exit_code, 2) << nccl.output;
   EXPECT_THAT(nccl.output, HasSubstr("distributed.backend: NCCL moves CUDA tensors"));
+}
+
+// model.pretrained_embeddings reaches the model at initialisation: vectors for the source pieces
+// they cover, 16 wide under a d_model of 32 (a projection is added), standardised, the coverage
+// logged; a file that covers no piece is an error naming the field.
+TEST(CliTest, TrainLoadsPretrainedEmbeddings) {
+  testing::TempDir dir;
+  std::string vectors;
+  int words = 0;
+  for (const char* word : {"ein", "eine", "mann", "frau", "hund", "auf", "der", "die", "und", "mit"}) {
+    vectors += word;
+    for (int i = 0; i < 16; ++i) vectors += " " + std::to_string(0.1 * ((i * 7 + words * 3) % 11) - 0.4);
+    vectors += "\n";
+    ++words;
+  }
+  testing::WriteTextFile(dir.File("vectors.txt"), vectors);
+  testing::TinyRun run;
+  run.model_extra = "pretrained_embeddings: \"" + dir.File("vectors.txt") + "\"";
+  ASSERT_EQ(testing::MakeTinyRun(dir, run), "");
+  auto log = ReadFileToString(dir.File("run/train.log"));
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_THAT(*log, HasSubstr("pre-trained embeddings " + dir.File("vectors.txt")));
+  EXPECT_THAT(*log, HasSubstr("source pieces covered"));
+  EXPECT_THAT(*log, HasSubstr("standardised to the Xavier range"));
+
+  testing::WriteTextFile(dir.File("none.txt"), "zzzz 0.1 0.2\n");
+  testing::TinyRun none;
+  none.name = "none";
+  none.model_extra = "pretrained_embeddings: \"" + dir.File("none.txt") + "\"";
+  const std::string failed = testing::MakeTinyRun(dir, none);
+  EXPECT_THAT(failed, HasSubstr("model.pretrained_embeddings"));
+  EXPECT_THAT(failed, HasSubstr("covers none"));
 }
 
 TEST(CliTest, ScorePrintsSacreBleuLineAndChecksLineCounts) {

@@ -51,14 +51,15 @@ TEST_P(SchemeTest, DecoderIsCausal) {
   EXPECT_FALSE(torch::allclose(a.narrow(1, 4, 2), b.narrow(1, 4, 2), 1e-5, 1e-5));
 }
 
-TEST_P(SchemeTest, ForwardBackwardInBfloat16) {
-  Seq2Seq model = BuildModel(testing::SmallOptions(GetParam(), 2), 3);
-  model->to(torch::kBFloat16);
+// One training forward and backward of `model` (already on its device and dtype) on a padded
+// batch: the logits keep the model's dtype, the loss is finite, and so is every gradient, on the
+// model's device.
+void ExpectFiniteForwardBackward(Seq2Seq& model, const torch::Device& device, torch::ScalarType dtype) {
   model->train();
-  torch::Tensor src = testing::PaddedIds({7, 5}, 50, 5);
-  torch::Tensor tgt = testing::PaddedIds({6, 6}, 50, 6);
+  torch::Tensor src = testing::PaddedIds({7, 5}, 50, 5).to(device);
+  torch::Tensor tgt = testing::PaddedIds({6, 6}, 50, 6).to(device);
   torch::Tensor logits = model->forward(src, tgt);
-  EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(logits.scalar_type(), dtype);
   torch::Tensor loss = torch::nn::functional::cross_entropy(
       logits.to(torch::kFloat).view({-1, 50}), tgt.view({-1}),
       torch::nn::functional::CrossEntropyFuncOptions().ignore_index(0));
@@ -66,12 +67,18 @@ TEST_P(SchemeTest, ForwardBackwardInBfloat16) {
   EXPECT_TRUE(std::isfinite(loss.item<double>()));
   int64_t with_grad = 0;
   for (const auto& p : model->parameters()) {
-    if (p.grad().defined()) {
-      ++with_grad;
-      EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>());
-    }
+    if (!p.grad().defined()) continue;
+    ++with_grad;
+    EXPECT_EQ(p.grad().device(), device);
+    EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>());
   }
   EXPECT_GT(with_grad, 20);
+}
+
+TEST_P(SchemeTest, ForwardBackwardInBfloat16) {
+  Seq2Seq model = BuildModel(testing::SmallOptions(GetParam(), 2), 3);
+  model->to(torch::kBFloat16);
+  ExpectFiniteForwardBackward(model, torch::kCPU, torch::kBFloat16);
 }
 
 TEST_P(SchemeTest, IncrementalDecodingEqualsTheFullDecoder) {
@@ -168,24 +175,7 @@ TEST_P(DeviceModelTest, IncrementalDecodingEqualsTheFullDecoder) {
 TEST_P(DeviceModelTest, ForwardBackwardGivesFiniteGradientsOnTheDevice) {
   Seq2Seq reference = BuildModel(testing::SmallOptions(InitConfig::ADMIN, 2), 11);
   Seq2Seq model = OnDevice(reference);
-  model->train();
-  torch::Tensor src = testing::PaddedIds({7, 5}, 50, 5).to(GetParam().device);
-  torch::Tensor tgt = testing::PaddedIds({6, 6}, 50, 6).to(GetParam().device);
-  torch::Tensor logits = model->forward(src, tgt);
-  EXPECT_EQ(logits.scalar_type(), GetParam().dtype);
-  torch::Tensor loss = torch::nn::functional::cross_entropy(
-      logits.to(torch::kFloat).view({-1, 50}), tgt.view({-1}),
-      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(0));
-  loss.backward();
-  EXPECT_TRUE(std::isfinite(loss.item<double>()));
-  int64_t with_grad = 0;
-  for (const auto& p : model->parameters()) {
-    if (!p.grad().defined()) continue;
-    ++with_grad;
-    EXPECT_EQ(p.grad().device(), GetParam().device);
-    EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>());
-  }
-  EXPECT_GT(with_grad, 20);
+  ExpectFiniteForwardBackward(model, GetParam().device, GetParam().dtype);
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, DeviceModelTest, ::testing::ValuesIn(testing::DeviceDtypes(/*fp16=*/true)),
