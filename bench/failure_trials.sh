@@ -223,9 +223,11 @@ check_resume() {  # run out
   fi
 }
 
-# kill9 RANK EVENT STEP
-trial_kill9() {
-  local rank=$1 event=$2 step=$3 run="$FT_TDIR/run" out="$FT_TDIR/first.out" victim other rc=0
+# start_until RUN OUT RANK EVENT STEP: starts the 2-rank job of RUN (output to OUT), waits for
+# EVENT STEP in its log, and sets RANK_PID to the pid of rank RANK (what both signal trials do
+# before their signal).
+start_until() {
+  local run=$1 out=$2 rank=$3 event=$4 step=$5
   describe "rank $rank after $event $step"
   write_train_config "$run"
   start_job "$run" "" "$out"
@@ -233,6 +235,12 @@ trial_kill9() {
   wait_for_line "$run/train.log" "$(event_pattern "$event" "$step")" "$FT_RUN_TIMEOUT" ||
     abort "the run ended or stalled before $event $step (see $out)"
   rank_pid "$JOB_PID" "$rank"
+}
+
+# kill9 RANK EVENT STEP
+trial_kill9() {
+  local rank=$1 event=$2 step=$3 run="$FT_TDIR/run" out="$FT_TDIR/first.out" victim other rc=0
+  start_until "$run" "$out" "$rank" "$event" "$step"
   victim=$RANK_PID
   rank_pid "$JOB_PID" $((1 - rank))
   other=$RANK_PID
@@ -263,13 +271,7 @@ trial_kill9() {
 # sigterm RANK EVENT STEP
 trial_sigterm() {
   local rank=$1 event=$2 step=$3 run="$FT_TDIR/run" out="$FT_TDIR/first.out" victim rc=0 saved
-  describe "rank $rank after $event $step"
-  write_train_config "$run"
-  start_job "$run" "" "$out"
-  log "  started mpirun $JOB_PID; waiting for $event $step"
-  wait_for_line "$run/train.log" "$(event_pattern "$event" "$step")" "$FT_RUN_TIMEOUT" ||
-    abort "the run ended or stalled before $event $step (see $out)"
-  rank_pid "$JOB_PID" "$rank"
+  start_until "$run" "$out" "$rank" "$event" "$step"
   victim=$RANK_PID
   [[ -n $victim ]] || abort "rank $rank not found among mpirun's children"
   local start=$EPOCHREALTIME

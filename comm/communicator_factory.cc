@@ -32,16 +32,6 @@ bool StartedByMpiLauncher() {
   return StartedByMpiLauncher([](const char* name) { return std::getenv(name); });
 }
 
-const char* BackendName(Backend backend) {
-  switch (backend) {
-    case Backend::kAuto: return "auto";
-    case Backend::kMpi: return "mpi";
-    case Backend::kNccl: return "nccl";
-    case Backend::kSingle: return "single";
-  }
-  return "unknown";
-}
-
 absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(Backend backend, bool cuda) {
   if (backend == Backend::kMpi && cuda) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -25,9 +25,6 @@ enum class Backend {
 // memory only; NCCL only device memory). Every refusal comes before MPI is initialised.
 absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(Backend backend, bool cuda);
 
-// "auto", "mpi", "nccl", "single".
-const char* BackendName(Backend backend);
-
 // Whether this process was started by an MPI launcher, judged from the variables that Open MPI
 // (OMPI_COMM_WORLD_SIZE), PMIx (PMIX_RANK), MPICH/Hydra (PMI_SIZE) and srun (SLURM_STEP_ID
 // with SLURM_PROCID; sbatch alone sets SLURM_PROCID too) put in each rank's environment.

@@ -125,21 +125,21 @@ TEST(TrainSelectionMpiTest, PatienceStopsAfterValidationsWithoutImprovementAndSu
   // Recount what the trainer should have decided from the metrics it saw.
   double best = -1e300;
   int without = 0;
-  std::string expected_reason = "max_steps";
+  StopReason expected_reason = StopReason::kMaxSteps;
   size_t expected_validations = 0;
   for (const auto& [step, metric] : summary->validations) {
     ++expected_validations;
     without = metric > best ? 0 : without + 1;
     best = std::max(best, metric);
     if (without >= 1) {
-      expected_reason = "patience";
+      expected_reason = StopReason::kPatience;
       break;
     }
   }
   EXPECT_EQ(summary->stop_reason, expected_reason);
   EXPECT_EQ(summary->validations.size(), expected_validations);
   // With this seed the BLEU of step 18 falls below step 12's; the patience path must be taken.
-  ASSERT_EQ(expected_reason, "patience");
+  ASSERT_EQ(expected_reason, StopReason::kPatience);
   {
     // The patience count is in the checkpoint: a resumed run stops again at once.
     auto resumed = Trainer::Create(SelectionConfig(run_dir, 36, 1), g_comm, true);
@@ -147,7 +147,7 @@ TEST(TrainSelectionMpiTest, PatienceStopsAfterValidationsWithoutImprovementAndSu
     auto again = (*resumed)->Run();
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_EQ(again->steps, summary->steps);
-    EXPECT_EQ(again->stop_reason, "patience");
+    EXPECT_EQ(again->stop_reason, StopReason::kPatience);
   }
 }
 

@@ -21,14 +21,6 @@ enum class StopReason {
 std::string_view StopReasonName(StopReason reason);
 std::ostream& operator<<(std::ostream& out, StopReason reason);
 
-// A reason equals its name, so logs, tests and scripts can speak of "patience".
-inline bool operator==(StopReason reason, std::string_view name) {
-  return StopReasonName(reason) == name;
-}
-inline bool operator==(std::string_view name, StopReason reason) { return reason == name; }
-inline bool operator!=(StopReason reason, std::string_view name) { return !(reason == name); }
-inline bool operator!=(std::string_view name, StopReason reason) { return !(reason == name); }
-
 }  // namespace fathom::trainer
 
 #endif  // FATHOM_TRAINER_STOP_REASON_H_
