@@ -39,7 +39,9 @@ bool PathExists(const std::string& path) {
 absl::Status MakeDirs(const std::string& path) {
   std::error_code ec;
   fs::create_directories(path, ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot create directory: ", ec.message()));
+  if (ec)
+    return absl::PermissionDeniedError(
+        absl::StrCat(path, ": cannot create directory: ", ec.message()));
   return absl::OkStatus();
 }
 
@@ -51,14 +53,16 @@ absl::Status RemoveTree(const std::string& path) {
   }
   if (S_ISDIR(info.st_mode)) {
     DIR* dir = ::opendir(path.c_str());
-    if (dir == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot list: ", ErrnoText()));
+    if (dir == nullptr)
+      return absl::PermissionDeniedError(absl::StrCat(path, ": cannot list: ", ErrnoText()));
     std::vector<std::string> names;
     while (const dirent* entry = ::readdir(dir)) {
       const std::string name = entry->d_name;
       if (name != "." && name != "..") names.push_back(name);
     }
     ::closedir(dir);
-    for (const std::string& name : names) RETURN_IF_ERROR(RemoveTree(absl::StrCat(path, "/", name)));
+    for (const std::string& name : names)
+      RETURN_IF_ERROR(RemoveTree(absl::StrCat(path, "/", name)));
     if (::rmdir(path.c_str()) != 0 && errno != ENOENT) {
       return absl::PermissionDeniedError(absl::StrCat(path, ": cannot remove: ", ErrnoText()));
     }
@@ -73,7 +77,8 @@ absl::Status RemoveTree(const std::string& path) {
 absl::Status WriteFileAtomic(const std::string& path, const std::string& contents) {
   const std::string temp = absl::StrCat(path, ".tmp.", getpid());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat(temp, ": cannot create: ", ErrnoText()));
+  if (fd < 0)
+    return absl::PermissionDeniedError(absl::StrCat(temp, ": cannot create: ", ErrnoText()));
   size_t done = 0;
   while (done < contents.size()) {
     const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
@@ -104,7 +109,8 @@ absl::StatusOr<StagingDir> StagingDir::Create(const std::string& path) {
   fs::path final_fs = fs::path(path).lexically_normal();
   if (!final_fs.has_filename()) final_fs = final_fs.parent_path();
   if (final_fs.empty() || final_fs.filename() == "." || final_fs.filename() == "..") {
-    return absl::InvalidArgumentError(absl::StrCat("\"", path, "\" is not a usable output directory name"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", path, "\" is not a usable output directory name"));
   }
   const std::string final_path = final_fs.string();
   if (final_fs.has_parent_path()) RETURN_IF_ERROR(MakeDirs(final_fs.parent_path().string()));
@@ -140,11 +146,14 @@ absl::Status StagingDir::Commit(bool replace) {
     }
     old_aside = absl::StrCat(temp_path_, ".old");
     fs::rename(final_path_, old_aside, ec);
-    if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot move aside ", final_path_, ": ", ec.message()));
+    if (ec)
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot move aside ", final_path_, ": ", ec.message()));
   }
   fs::rename(temp_path_, final_path_, ec);
   if (ec) {
-    std::string message = absl::StrCat("cannot rename ", temp_path_, " to ", final_path_, ": ", ec.message());
+    std::string message =
+        absl::StrCat("cannot rename ", temp_path_, " to ", final_path_, ": ", ec.message());
     if (!old_aside.empty()) {
       std::error_code restore;
       fs::rename(old_aside, final_path_, restore);

@@ -23,10 +23,14 @@ Sink& GetSink() {
 
 const char* LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "DEBUG";
-    case LogLevel::kInfo: return "INFO";
-    case LogLevel::kWarning: return "WARNING";
-    case LogLevel::kError: return "ERROR";
+    case LogLevel::kDebug:
+      return "DEBUG";
+    case LogLevel::kInfo:
+      return "INFO";
+    case LogLevel::kWarning:
+      return "WARNING";
+    case LogLevel::kError:
+      return "ERROR";
   }
   return "?";
 }
@@ -44,7 +48,8 @@ absl::Status SetLogFile(const std::string& path) {
   std::lock_guard<std::mutex> lock(sink.mu);
   if (sink.file != nullptr) std::fclose(sink.file);
   sink.file = std::fopen(path.c_str(), "a");
-  if (sink.file == nullptr) return absl::UnavailableError(absl::StrCat("cannot open log file ", path));
+  if (sink.file == nullptr)
+    return absl::UnavailableError(absl::StrCat("cannot open log file ", path));
   return absl::OkStatus();
 }
 

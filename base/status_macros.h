@@ -8,9 +8,9 @@
 #define FATHOM_CONCAT_INNER_(a, b) a##b
 #define FATHOM_CONCAT_(a, b) FATHOM_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                     \
-  do {                                            \
-    ::absl::Status fathom_status_ = (expr);       \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status fathom_status_ = (expr);          \
     if (!fathom_status_.ok()) return fathom_status_; \
   } while (0)
 

@@ -1,10 +1,9 @@
 #include "comm/communicator_factory.h"
 
 #include <algorithm>
-#include <thread>
-
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "comm/mpi_communicator.h"
@@ -34,14 +33,16 @@ bool StartedByMpiLauncher() {
 
 absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(Backend backend, bool cuda) {
   if (backend == Backend::kMpi && cuda) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        HostName(), ": CreateCommunicator: the MPI backend moves CPU tensors only; CUDA tensors "
-        "need the NCCL backend (or AUTO)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(HostName(),
+                     ": CreateCommunicator: the MPI backend moves CPU tensors only; CUDA tensors "
+                     "need the NCCL backend (or AUTO)"));
   }
   if (backend == Backend::kNccl && !cuda) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        HostName(), ": CreateCommunicator: the NCCL backend moves CUDA tensors only; on the CPU "
-        "use the MPI backend (or AUTO)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(HostName(),
+                     ": CreateCommunicator: the NCCL backend moves CUDA tensors only; on the CPU "
+                     "use the MPI backend (or AUTO)"));
   }
   const bool launched = StartedByMpiLauncher();
   const bool mpi = backend == Backend::kMpi || backend == Backend::kNccl ||
@@ -51,7 +52,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(Backend backend
   if (!NcclBackendBuilt()) {
     // Checked before MPI is initialised, so the error is all that happens.
     return absl::UnimplementedError(absl::StrCat(
-        HostName(), ": CreateCommunicator: CUDA tensors across ranks need the NCCL backend, and "
+        HostName(),
+        ": CreateCommunicator: CUDA tensors across ranks need the NCCL backend, and "
         "this build has no NCCL",
         launched ? " (started by an MPI launcher)" : " (NCCL backend requested)",
         "; train on CPU, run a single process, or build against a CUDA LibTorch and NCCL"));

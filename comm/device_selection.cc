@@ -11,8 +11,8 @@ absl::StatusOr<torch::Device> SelectDevice(absl::string_view requested, int loca
         absl::StrCat("distributed.device: must be auto, cpu or cuda (got \"", requested, "\")"));
   }
   if (local_size < 1 || local_rank < 0 || local_rank >= local_size) {
-    return absl::InvalidArgumentError(absl::StrCat("SelectDevice: local rank ", local_rank,
-                                                   " is not in [0, ", local_size, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("SelectDevice: local rank ", local_rank, " is not in [0, ", local_size, ")"));
   }
   if (requested == "cpu" || (requested == "auto" && visible_gpus <= 0)) {
     return torch::Device(torch::kCPU);

@@ -29,7 +29,8 @@ std::optional<LauncherView> ReadLauncherEnvironment(const GetEnvFunction& getenv
 // OK when the launcher's rank and size (if any) equal MPI's; otherwise an error naming both
 // and what to change. A different local rank only matters for GPU binding and is not checked
 // here (MPI's shared-memory split is what binds the GPU).
-absl::Status CheckAgainstLauncher(const std::optional<LauncherView>& launcher, int mpi_rank, int mpi_size);
+absl::Status CheckAgainstLauncher(const std::optional<LauncherView>& launcher, int mpi_rank,
+                                  int mpi_size);
 
 }  // namespace fathom::comm
 

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <exception>
-#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,7 +57,8 @@ struct Topology {
 
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator(std::unique_ptr<MpiRuntime> runtime, MPI_Comm comm, MPI_Comm side, Topology topology)
+  MpiCommunicator(std::unique_ptr<MpiRuntime> runtime, MPI_Comm comm, MPI_Comm side,
+                  Topology topology)
       : runtime_(std::move(runtime)),
         comm_(comm),
         side_(side),
@@ -70,15 +71,17 @@ class MpiCommunicator final : public Communicator {
   ~MpiCommunicator() override {
     // Runs behind whatever is still queued; then the thread stops, and MPI is finalised (when
     // we initialised it) only after our last call.
-    queue_->Run([this] {
-      int finalised = 0;
-      MPI_Finalized(&finalised);
-      if (!finalised) {
-        MPI_Comm_free(&comm_);
-        MPI_Comm_free(&side_);
-      }
-      return absl::OkStatus();
-    }).IgnoreError();
+    queue_
+        ->Run([this] {
+          int finalised = 0;
+          MPI_Finalized(&finalised);
+          if (!finalised) {
+            MPI_Comm_free(&comm_);
+            MPI_Comm_free(&side_);
+          }
+          return absl::OkStatus();
+        })
+        .IgnoreError();
     queue_.reset();
     runtime_.reset();
   }
@@ -110,7 +113,8 @@ class MpiCommunicator final : public Communicator {
     std::vector<int64_t> values(size());
     RETURN_IF_ERROR(queue_->Run([&] {
       return Collective("AllGather(int64)", "MPI_Iallgather", [&](MPI_Request* request) {
-        return MPI_Iallgather(&value, 1, MPI_INT64_T, values.data(), 1, MPI_INT64_T, comm_, request);
+        return MPI_Iallgather(&value, 1, MPI_INT64_T, values.data(), 1, MPI_INT64_T, comm_,
+                              request);
       });
     }));
     return values;
@@ -134,15 +138,18 @@ class MpiCommunicator final : public Communicator {
 
   absl::Status Barrier() override {
     return queue_->Run([this] {
-      return Collective("Barrier", "MPI_Ibarrier", [&](MPI_Request* request) { return MPI_Ibarrier(comm_, request); });
+      return Collective("Barrier", "MPI_Ibarrier",
+                        [&](MPI_Request* request) { return MPI_Ibarrier(comm_, request); });
     });
   }
 
   void SetTimeout(absl::Duration timeout) override {
-    queue_->Run([this, timeout] {
-      watchdog_.set_timeout(timeout);
-      return absl::OkStatus();
-    }).IgnoreError();
+    queue_
+        ->Run([this, timeout] {
+          watchdog_.set_timeout(timeout);
+          return absl::OkStatus();
+        })
+        .IgnoreError();
   }
 
   std::string Describe() const override {
@@ -200,8 +207,8 @@ class MpiCommunicator final : public Communicator {
     for (int64_t done = 0; done < buffer.numel(); done += kMaxCount) {
       const int count = static_cast<int>(std::min(kMaxCount, buffer.numel() - done));
       RETURN_IF_ERROR(Collective(operation, "MPI_Iallreduce", [&](MPI_Request* request) {
-        return MPI_Iallreduce(MPI_IN_PLACE, data + done * buffer.element_size(), count, type, MpiOp(op), comm_,
-                              request);
+        return MPI_Iallreduce(MPI_IN_PLACE, data + done * buffer.element_size(), count, type,
+                              MpiOp(op), comm_, request);
       }));
     }
     if (op == ReduceOp::kAvg) {
@@ -234,7 +241,8 @@ class MpiCommunicator final : public Communicator {
     const int64_t length = static_cast<int64_t>(bytes.size());
     std::vector<int64_t> lengths(size());
     RETURN_IF_ERROR(Collective(operation, "MPI_Iallgather", [&](MPI_Request* request) {
-      return MPI_Iallgather(&length, 1, MPI_INT64_T, lengths.data(), 1, MPI_INT64_T, comm_, request);
+      return MPI_Iallgather(&length, 1, MPI_INT64_T, lengths.data(), 1, MPI_INT64_T, comm_,
+                            request);
     }));
     // Every rank sees the same lengths, so every rank refuses together and none is left waiting.
     std::vector<int> counts(size()), offsets(size());
@@ -244,15 +252,15 @@ class MpiCommunicator final : public Communicator {
       counts[r] = static_cast<int>(lengths[r]);
       total += lengths[r];
       if (total > INT_MAX) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where_, ": ", operation, ": the ranks' strings come to more than ", INT_MAX,
-            " bytes, past MPI_Allgatherv's int offsets"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where_, ": ", operation, ": the ranks' strings come to more than ",
+                         INT_MAX, " bytes, past MPI_Allgatherv's int offsets"));
       }
     }
     std::string all(total, '\0');
     RETURN_IF_ERROR(Collective(operation, "MPI_Iallgatherv", [&](MPI_Request* request) {
-      return MPI_Iallgatherv(bytes.data(), counts[rank()], MPI_BYTE, all.data(), counts.data(), offsets.data(),
-                             MPI_BYTE, comm_, request);
+      return MPI_Iallgatherv(bytes.data(), counts[rank()], MPI_BYTE, all.data(), counts.data(),
+                             offsets.data(), MPI_BYTE, comm_, request);
     }));
     result->clear();
     for (int r = 0; r < size(); ++r) result->push_back(all.substr(offsets[r], counts[r]));
@@ -275,12 +283,12 @@ absl::Status SetUp(MPI_Comm* comm, MPI_Comm* side, Topology* topology) {
   const std::string host = HostName();
   auto check = [&](int rc, const char* call) {
     if (rc == MPI_SUCCESS) return absl::OkStatus();
-    return absl::InternalError(absl::StrCat(host, ": CreateMpiCommunicator: ", call,
-                                            " failed: ", MpiErrorString(rc)));
+    return absl::InternalError(
+        absl::StrCat(host, ": CreateMpiCommunicator: ", call, " failed: ", MpiErrorString(rc)));
   };
   RETURN_IF_ERROR(check(MPI_Comm_dup(MPI_COMM_WORLD, comm), "MPI_Comm_dup"));
-  RETURN_IF_ERROR(check(MPI_Comm_set_errhandler(*comm, MPI_ERRORS_RETURN),
-                        "MPI_Comm_set_errhandler"));
+  RETURN_IF_ERROR(
+      check(MPI_Comm_set_errhandler(*comm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler"));
   RETURN_IF_ERROR(check(MPI_Comm_dup(*comm, side), "MPI_Comm_dup"));
   // Open MPI reports a failed non-blocking collective from MPI_Test through MPI_COMM_WORLD's
   // handler rather than the request's communicator; without this the error would kill the
@@ -290,9 +298,9 @@ absl::Status SetUp(MPI_Comm* comm, MPI_Comm* side, Topology* topology) {
   RETURN_IF_ERROR(check(MPI_Comm_rank(*comm, &topology->rank), "MPI_Comm_rank"));
   RETURN_IF_ERROR(check(MPI_Comm_size(*comm, &topology->size), "MPI_Comm_size"));
   MPI_Comm local;
-  RETURN_IF_ERROR(check(MPI_Comm_split_type(*comm, MPI_COMM_TYPE_SHARED, topology->rank,
-                                            MPI_INFO_NULL, &local),
-                        "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)"));
+  RETURN_IF_ERROR(
+      check(MPI_Comm_split_type(*comm, MPI_COMM_TYPE_SHARED, topology->rank, MPI_INFO_NULL, &local),
+            "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)"));
   MPI_Comm_rank(local, &topology->local_rank);
   MPI_Comm_size(local, &topology->local_size);
   return check(MPI_Comm_free(&local), "MPI_Comm_free");
@@ -306,8 +314,9 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateMpiCommunicator() {
   Topology topology;
   absl::Status set_up = SetUp(&comm, &side, &topology);
   if (set_up.ok()) {
-    set_up = CheckAgainstLauncher(ReadLauncherEnvironment([](const char* name) { return std::getenv(name); }),
-                                  topology.rank, topology.size);
+    set_up = CheckAgainstLauncher(
+        ReadLauncherEnvironment([](const char* name) { return std::getenv(name); }), topology.rank,
+        topology.size);
   }
   if (!set_up.ok()) {
     if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);

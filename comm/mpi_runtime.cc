@@ -40,16 +40,18 @@ std::string SetupLabel() {
 absl::StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Acquire() {
   if (g_runtime_alive.exchange(true)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        SetupLabel(), ": CreateMpiCommunicator: an MPI communicator already exists in this "
+        SetupLabel(),
+        ": CreateMpiCommunicator: an MPI communicator already exists in this "
         "process; pass that one around (one communication thread per process may call MPI)"));
   }
   auto release = absl::MakeCleanup([] { g_runtime_alive = false; });
   int finalised = 0;
   MPI_Finalized(&finalised);
   if (finalised) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        HostName(), ": CreateMpiCommunicator: MPI was already finalised in this process and "
-        "cannot be initialised again; keep one communicator for the whole run"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(HostName(),
+                     ": CreateMpiCommunicator: MPI was already finalised in this process and "
+                     "cannot be initialised again; keep one communicator for the whole run"));
   }
   int initialised = 0;
   MPI_Initialized(&initialised);
@@ -57,17 +59,16 @@ absl::StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Acquire() {
   if (!initialised) {
     const int rc = MPI_Init_thread(nullptr, nullptr, kRequiredThreadLevel, &provided);
     if (rc != MPI_SUCCESS) {
-      return absl::InternalError(absl::StrCat(HostName(),
-                                              ": CreateMpiCommunicator: MPI_Init_thread failed: ",
-                                              MpiErrorString(rc)));
+      return absl::InternalError(absl::StrCat(
+          HostName(), ": CreateMpiCommunicator: MPI_Init_thread failed: ", MpiErrorString(rc)));
     }
   } else {
     MPI_Query_thread(&provided);
   }
   absl::Status level = CheckThreadLevel(provided, !initialised);
   if (!level.ok()) {
-    level = absl::Status(level.code(), absl::StrCat(SetupLabel(), ": CreateMpiCommunicator: ",
-                                                    level.message()));
+    level = absl::Status(level.code(),
+                         absl::StrCat(SetupLabel(), ": CreateMpiCommunicator: ", level.message()));
     if (!initialised) MPI_Finalize();
     return level;
   }
@@ -92,12 +93,12 @@ absl::Status CheckThreadLevel(int provided, bool initialised_here) {
                      "; the communicator calls MPI from its own thread and needs ",
                      ThreadLevelName(kRequiredThreadLevel)));
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "the program initialised MPI with ", ThreadLevelName(provided),
-      ", but the communicator calls MPI from its own thread and needs ",
-      ThreadLevelName(kRequiredThreadLevel), ": call MPI_Init_thread(&argc, &argv, ",
-      ThreadLevelName(kRequiredThreadLevel),
-      ", &provided) instead of MPI_Init, or let the communicator initialise MPI"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("the program initialised MPI with ", ThreadLevelName(provided),
+                   ", but the communicator calls MPI from its own thread and needs ",
+                   ThreadLevelName(kRequiredThreadLevel), ": call MPI_Init_thread(&argc, &argv, ",
+                   ThreadLevelName(kRequiredThreadLevel),
+                   ", &provided) instead of MPI_Init, or let the communicator initialise MPI"));
 }
 
 std::string ThreadLevelName(int level) {

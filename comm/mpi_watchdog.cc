@@ -34,7 +34,8 @@ std::string Missing(const std::vector<bool>& heard, int self) {
 
 }  // namespace
 
-absl::Status MpiWatchdog::Await(MPI_Request* request, const std::string& operation, const char* call) {
+absl::Status MpiWatchdog::Await(MPI_Request* request, const std::string& operation,
+                                const char* call) {
   ++sequence_;
   const auto start = Clock::now();
   const double limit = timeout_ == absl::InfiniteDuration() ? -1 : absl::ToDoubleSeconds(timeout_);
@@ -43,7 +44,8 @@ absl::Status MpiWatchdog::Await(MPI_Request* request, const std::string& operati
     MPI_Status status;
     const int rc = MPI_Test(request, &done, &status);
     if (rc != MPI_SUCCESS) {
-      return absl::InternalError(absl::StrCat(where_, ": ", operation, ": ", call, " failed: ", MpiErrorString(rc)));
+      return absl::InternalError(
+          absl::StrCat(where_, ": ", operation, ": ", call, " failed: ", MpiErrorString(rc)));
     }
     if (done) return absl::OkStatus();
     // MPI progresses only inside MPI_Test, so keep calling it: flat out for the first
@@ -86,10 +88,12 @@ void MpiWatchdog::DiagnoseAndAbort(const std::string& operation, double waited_s
     heard[status.MPI_SOURCE] = true;
   }
   const std::string missing = Missing(heard, rank_);
-  FLOG(Error) << where_ << ": " << operation << " (MPI request #" << sequence_ << ") did not finish within "
-              << static_cast<int64_t>(waited_seconds) << " s (distributed.timeout_seconds); "
-              << (missing.empty() ? "every other rank is waiting too (a network or MPI failure)"
-                                  : absl::StrCat("rank(s) ", missing, " never arrived: dead or stalled"))
+  FLOG(Error) << where_ << ": " << operation << " (MPI request #" << sequence_
+              << ") did not finish within " << static_cast<int64_t>(waited_seconds)
+              << " s (distributed.timeout_seconds); "
+              << (missing.empty()
+                      ? "every other rank is waiting too (a network or MPI failure)"
+                      : absl::StrCat("rank(s) ", missing, " never arrived: dead or stalled"))
               << ". Aborting all ranks; the last saved checkpoint is intact.";
   std::fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, 1);

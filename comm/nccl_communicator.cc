@@ -112,8 +112,8 @@ struct NcclState {
     // Non-blocking communicators report work still in progress this way; it is not an error.
     if (async == ncclInProgress) return absl::OkStatus();
 #endif
-    AbortLocked(absl::InternalError(absl::StrCat(where, ": ", operation, ": NCCL failed: ",
-                                                 ncclGetErrorString(async), LastErrorLocked())));
+    AbortLocked(absl::InternalError(absl::StrCat(
+        where, ": ", operation, ": NCCL failed: ", ncclGetErrorString(async), LastErrorLocked())));
     return failure;
   }
 
@@ -140,8 +140,8 @@ struct NcclState {
 
 absl::Status CudaError(const std::string& where, const std::string& operation, const char* call,
                        cudaError_t error) {
-  return absl::InternalError(absl::StrCat(where, ": ", operation, ": ", call,
-                                          " failed: ", cudaGetErrorString(error)));
+  return absl::InternalError(
+      absl::StrCat(where, ": ", operation, ": ", call, " failed: ", cudaGetErrorString(error)));
 }
 
 // Blocks until `event` has fired, watching for NCCL's asynchronous errors meanwhile, and aborts
@@ -152,7 +152,8 @@ absl::Status WaitForEvent(NcclState& state, cudaEvent_t event, const std::string
   for (int polls = 0;; ++polls) {
     const cudaError_t queried = cudaEventQuery(event);
     if (queried == cudaSuccess) return absl::OkStatus();
-    if (queried != cudaErrorNotReady) return CudaError(state.where, operation, "cudaEventQuery", queried);
+    if (queried != cudaErrorNotReady)
+      return CudaError(state.where, operation, "cudaEventQuery", queried);
     // cudaErrorNotReady is recorded as the thread's last error; LibTorch's next CUDA check
     // would report it as its own failure.
     (void)cudaGetLastError();
@@ -222,7 +223,8 @@ class NcclCommunicator final : public Communicator {
       : host_(std::move(host)),
         device_(device),
         stream_(stream),
-        where_(RankLabel(host_->rank(), host_->size(), absl::StrCat(HostName(), ", ", device.str()))),
+        where_(
+            RankLabel(host_->rank(), host_->size(), absl::StrCat(HostName(), ", ", device.str()))),
         state_(std::make_shared<NcclState>(comm, where_)),
         version_(NcclVersionString()) {}
 
@@ -302,11 +304,12 @@ class NcclCommunicator final : public Communicator {
     RETURN_IF_ERROR(CheckRoot(root, size(), "Broadcast", where_));
     const std::string operation =
         absl::StrCat("Broadcast(", DescribeTensor(t), ", root ", root, ")");
-    return Enqueue(t, operation, [&](ncclComm_t comm, cudaStream_t stream) {
-             return CheckNccl(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.nbytes(), ncclUint8,
-                                            root, comm, stream),
-                              operation, "ncclBroadcast");
-           })
+    return Enqueue(t, operation,
+                   [&](ncclComm_t comm, cudaStream_t stream) {
+                     return CheckNccl(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.nbytes(),
+                                                    ncclUint8, root, comm, stream),
+                                      operation, "ncclBroadcast");
+                   })
         ->Wait();
   }
 
@@ -365,8 +368,8 @@ class NcclCommunicator final : public Communicator {
     const char* last = ncclGetLastError(nullptr);
     if (last != nullptr && last[0] != '\0') detail = absl::StrCat(" (", last, ")");
 #endif
-    return absl::InternalError(absl::StrCat(where_, ": ", operation, ": ", call, " failed: ",
-                                            ncclGetErrorString(result), detail));
+    return absl::InternalError(absl::StrCat(where_, ": ", operation, ": ", call,
+                                            " failed: ", ncclGetErrorString(result), detail));
   }
 
   // Queues `body` on the NCCL stream behind what the caller's current stream has queued, and
@@ -386,8 +389,8 @@ class NcclCommunicator final : public Communicator {
   }
 
   absl::StatusOr<std::shared_ptr<CudaEvent>> EnqueueLocked(const torch::Tensor& t,
-                                                            const std::string& operation,
-                                                            const Body& body)
+                                                           const std::string& operation,
+                                                           const Body& body)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(enqueue_mu_) {
     try {
       const c10::cuda::CUDAGuard device_guard(device_);
@@ -396,7 +399,8 @@ class NcclCommunicator final : public Communicator {
       cudaError_t error = ready.Create();
       if (error == cudaSuccess) error = cudaEventRecord(ready.get(), caller.stream());
       if (error == cudaSuccess) error = cudaStreamWaitEvent(stream_.stream(), ready.get(), 0);
-      if (error != cudaSuccess) return CudaError(where_, operation, "ordering after the caller's stream", error);
+      if (error != cudaSuccess)
+        return CudaError(where_, operation, "ordering after the caller's stream", error);
       // The caller may drop `t` before NCCL is done with it; the caching allocator then keeps
       // its memory until this stream has passed this point.
       c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), stream_);
@@ -453,9 +457,9 @@ absl::Status AgreeOnSetUp(Communicator& host, const std::string& where, const ab
   if (!local.ok()) return local;
   for (size_t r = 0; r < ok.size(); ++r) {
     if (ok[r] == 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(where, ": CreateNcclCommunicator: rank ", r, " failed to ", step,
-                       " (its log says why); not starting NCCL"));
+      return absl::FailedPreconditionError(absl::StrCat(where, ": CreateNcclCommunicator: rank ", r,
+                                                        " failed to ", step,
+                                                        " (its log says why); not starting NCCL"));
     }
   }
   return absl::OkStatus();
@@ -482,8 +486,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator() {
   }
   RETURN_IF_ERROR(AgreeOnSetUp(*host, where, local, "pick its GPU or make the NCCL unique id"));
 
-  torch::Tensor id_bytes =
-      torch::from_blob(&id, {static_cast<int64_t>(sizeof(id))}, torch::kByte);
+  torch::Tensor id_bytes = torch::from_blob(&id, {static_cast<int64_t>(sizeof(id))}, torch::kByte);
   RETURN_IF_ERROR(host->Broadcast(id_bytes, 0));
 
   ncclComm_t comm = nullptr;
@@ -492,8 +495,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator() {
     const c10::cuda::CUDAGuard device_guard(*device);
     const ncclResult_t initialised = ncclCommInitRank(&comm, host->size(), id, host->rank());
     if (initialised != ncclSuccess) {
-      local = NcclSetUpError(absl::StrCat(where, ", ", device->str()), "ncclCommInitRank",
-                             initialised);
+      local =
+          NcclSetUpError(absl::StrCat(where, ", ", device->str()), "ncclCommInitRank", initialised);
       comm = nullptr;
     } else {
       stream = c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device->index());

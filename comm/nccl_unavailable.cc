@@ -9,9 +9,10 @@ namespace fathom::comm {
 bool NcclBackendBuilt() { return false; }
 
 absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator() {
-  return absl::UnimplementedError(absl::StrCat(
-      HostName(), ": CreateNcclCommunicator: this build has no NCCL backend: configure against a "
-      "CUDA LibTorch with NCCL found (README: GPU build)"));
+  return absl::UnimplementedError(
+      absl::StrCat(HostName(),
+                   ": CreateNcclCommunicator: this build has no NCCL backend: configure against a "
+                   "CUDA LibTorch with NCCL found (README: GPU build)"));
 }
 
 }  // namespace fathom::comm

@@ -32,7 +32,9 @@ std::shared_ptr<Work> OperationQueue::Submit(Operation op) {
 
 absl::Status OperationQueue::Run(Operation op) { return Submit(std::move(op))->Wait(); }
 
-bool OperationQueue::OnQueueThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+bool OperationQueue::OnQueueThread() const {
+  return std::this_thread::get_id() == thread_.get_id();
+}
 
 bool OperationQueue::HasWorkOrStopping() const { return stopping_ || !items_.empty(); }
 

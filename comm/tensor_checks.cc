@@ -45,8 +45,7 @@ std::string DtypeName(torch::ScalarType type) {
 
 std::string DescribeTensor(const torch::Tensor& t) {
   if (!t.defined()) return "undefined tensor";
-  return absl::StrCat(DtypeName(t.scalar_type()), "[",
-                      absl::StrJoin(t.sizes(), ", "), "]");
+  return absl::StrCat(DtypeName(t.scalar_type()), "[", absl::StrJoin(t.sizes(), ", "), "]");
 }
 
 absl::Status CheckTensor(const torch::Tensor& t, absl::string_view operation,
@@ -55,9 +54,9 @@ absl::Status CheckTensor(const torch::Tensor& t, absl::string_view operation,
     return absl::InvalidArgumentError(absl::StrCat(where, ": ", operation, ": undefined tensor"));
   }
   if (cpu_only && !t.device().is_cpu()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": ", operation, ": ", DescribeTensor(t), " is on ",
-                     t.device().str(), "; this backend moves CPU tensors only"));
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", operation, ": ", DescribeTensor(t),
+                                                   " is on ", t.device().str(),
+                                                   "; this backend moves CPU tensors only"));
   }
   if (!t.is_contiguous()) {
     // Reducing a temporary copy would silently leave the caller's tensor unchanged.
@@ -79,9 +78,9 @@ absl::Status CheckReducibleDtype(const torch::Tensor& t, absl::string_view opera
     case torch::kLong:
       return absl::OkStatus();
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": ", operation, ": cannot reduce ", DescribeTensor(t),
-          "; supported dtypes: float32, float64, bfloat16, float16, int32, int64"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": ", operation, ": cannot reduce ", DescribeTensor(t),
+                       "; supported dtypes: float32, float64, bfloat16, float16, int32, int64"));
   }
 }
 

@@ -14,21 +14,21 @@
 namespace fathom::data {
 
 struct Batch {
-  int64_t size = 0;              // examples
-  int32_t source_length = 0;     // columns of `source`: longest source + EOS
-  int32_t target_length = 0;     // columns of target_input / target_output: longest target + 1
-  std::vector<int32_t> source;         // ids + EOS, then PAD
-  std::vector<int32_t> target_input;   // BOS + ids, then PAD (teacher forcing input)
-  std::vector<int32_t> target_output;  // ids + EOS, then PAD (what the loss predicts)
-  std::vector<int32_t> source_lengths; // with EOS
-  std::vector<int32_t> target_lengths; // with BOS/EOS (the count of non-pad target positions)
-  std::vector<int64_t> examples;       // example indices in the split
+  int64_t size = 0;                   // examples
+  int32_t source_length = 0;          // columns of `source`: longest source + EOS
+  int32_t target_length = 0;          // columns of target_input / target_output: longest target + 1
+  std::vector<int32_t> source;        // ids + EOS, then PAD
+  std::vector<int32_t> target_input;  // BOS + ids, then PAD (teacher forcing input)
+  std::vector<int32_t> target_output;   // ids + EOS, then PAD (what the loss predicts)
+  std::vector<int32_t> source_lengths;  // with EOS
+  std::vector<int32_t> target_lengths;  // with BOS/EOS (the count of non-pad target positions)
+  std::vector<int64_t> examples;        // example indices in the split
   // [size x source_length x source_length], filled only when built with a RelationStore:
   // relations[(b * source_length + i) * source_length + j] is the relation id (< kNumRelations,
   // data/relations.h) of source position i to position j of example b. Rows and columns
   // of EOS and padding are 0 (kNone).
   std::vector<uint8_t> relations;
-  int64_t target_tokens() const;       // non-pad target positions (the loss normaliser)
+  int64_t target_tokens() const;  // non-pad target positions (the loss normaliser)
 };
 
 struct SpecialIds {

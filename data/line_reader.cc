@@ -1,8 +1,7 @@
 #include "data/line_reader.h"
 
-#include <zlib.h>
-
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
@@ -54,9 +53,9 @@ bool LineReader::Refill() {
   begin_ = 0;
   end_ = rest;
   if (rest > kMaxLineBytes) {
-    status_ = absl::InvalidArgumentError(absl::StrCat(
-        path_, ":", line_number_ + 1, ": line longer than ", kMaxLineBytes >> 20,
-        " MiB: not line-aligned text (CR-only line endings?)"));
+    status_ = absl::InvalidArgumentError(
+        absl::StrCat(path_, ":", line_number_ + 1, ": line longer than ", kMaxLineBytes >> 20,
+                     " MiB: not line-aligned text (CR-only line endings?)"));
     return false;
   }
   if (buffer_.size() - end_ < kBlockBytes / 2) {
@@ -70,8 +69,8 @@ bool LineReader::Refill() {
   if (n < 0) {
     int code = 0;
     const char* message = gzerror(static_cast<gzFile>(file_), &code);
-    status_ = absl::DataLossError(
-        absl::StrCat(path_, ":", line_number_ + 1, ": read error: ", message));
+    status_ =
+        absl::DataLossError(absl::StrCat(path_, ":", line_number_ + 1, ": read error: ", message));
     return false;
   }
   if (n == 0) eof_ = true;

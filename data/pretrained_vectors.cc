@@ -17,12 +17,15 @@ constexpr char kWordStart[] = "\xE2\x96\x81";  // U+2581, SentencePiece's word-s
 
 }  // namespace
 
-absl::StatusOr<PretrainedTable> LoadPretrainedVectors(const std::string& path, const Vocabulary& vocab) {
+absl::StatusOr<PretrainedTable> LoadPretrainedVectors(const std::string& path,
+                                                      const Vocabulary& vocab) {
   // Which piece wants which word, so the file is streamed once and only needed vectors kept.
   absl::flat_hash_map<std::string, std::vector<int>> wanted;
   const int size = vocab.size();
   for (int id = 0; id < size; ++id) {
-    if (id == vocab.pad_id() || id == vocab.unk_id() || id == vocab.bos_id() || id == vocab.eos_id()) continue;
+    if (id == vocab.pad_id() || id == vocab.unk_id() || id == vocab.bos_id() ||
+        id == vocab.eos_id())
+      continue;
     const std::string piece = vocab.IdToPiece(id);
     if (piece.rfind(kWordStart, 0) != 0 || piece.size() == 3) continue;
     wanted[absl::AsciiStrToLower(piece.substr(3))].push_back(id);
@@ -36,7 +39,8 @@ absl::StatusOr<PretrainedTable> LoadPretrainedVectors(const std::string& path, c
   while (reader->Next(&line)) {
     const size_t space = line.find(' ');
     if (space == std::string::npos || space == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", reader->line_number(), ": not \"word v1 v2 ...\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", reader->line_number(), ": not \"word v1 v2 ...\""));
     }
     vector.clear();
     const char* p = line.c_str() + space;
@@ -49,23 +53,25 @@ absl::StatusOr<PretrainedTable> LoadPretrainedVectors(const std::string& path, c
     }
     while (*p == ' ') ++p;
     if (*p != '\0') {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", reader->line_number(), ": bad number \"",
-                                                     std::string(p).substr(0, 20), "\""));
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ":", reader->line_number(), ": bad number \"", std::string(p).substr(0, 20), "\""));
     }
     if (table.dim == 0) {
       table.dim = static_cast<int64_t>(vector.size());
       if (table.dim == 0) return absl::InvalidArgumentError(absl::StrCat(path, ":1: no values"));
       table.values.assign(static_cast<size_t>(size) * table.dim, 0.0f);
     } else if (static_cast<int64_t>(vector.size()) != table.dim) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", reader->line_number(), ": ", vector.size(),
-                                                     " values, earlier lines have ", table.dim));
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", reader->line_number(), ": ",
+                                                     vector.size(), " values, earlier lines have ",
+                                                     table.dim));
     }
     ++table.file_words;
     auto it = wanted.find(line.substr(0, space));
     if (it == wanted.end()) continue;
     for (int id : it->second) {
       if (table.covered[id]) continue;  // GloVe lists each word once; keep the first anyway
-      std::copy(vector.begin(), vector.end(), table.values.begin() + static_cast<size_t>(id) * table.dim);
+      std::copy(vector.begin(), vector.end(),
+                table.values.begin() + static_cast<size_t>(id) * table.dim);
       table.covered[id] = 1;
       ++table.covered_count;
     }

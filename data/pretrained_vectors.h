@@ -18,14 +18,15 @@ struct PretrainedTable {
   std::vector<float> values;     // [vocab_size x dim], zero rows for pieces not covered
   std::vector<uint8_t> covered;  // [vocab_size]
   int64_t covered_count = 0;
-  int64_t file_words = 0;        // vectors in the file
+  int64_t file_words = 0;  // vectors in the file
   double coverage() const { return vocab_size ? double(covered_count) / double(vocab_size) : 0.0; }
 };
 
 // A piece is covered when it starts a word ("▁house") and the word, lower-cased, has a vector
 // (GloVe 6B is lower-cased). Special pieces are never covered. Lines with a different number of
 // values than the first are errors naming file:line.
-absl::StatusOr<PretrainedTable> LoadPretrainedVectors(const std::string& path, const Vocabulary& vocab);
+absl::StatusOr<PretrainedTable> LoadPretrainedVectors(const std::string& path,
+                                                      const Vocabulary& vocab);
 
 }  // namespace fathom::data
 

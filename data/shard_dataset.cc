@@ -22,12 +22,13 @@ absl::StatusOr<std::unique_ptr<ShardDataset>> ShardDataset::Open(const std::stri
     return absl::DataLossError(absl::StrCat(header_path, ": not a Fathom shard header"));
   }
   if (header.version() != kShardVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(header_path, ": shard version ", header.version(),
-                                                      ", this build reads version ", kShardVersion,
-                                                      "; run `fathom prepare` again"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(header_path, ": shard version ", header.version(),
+                     ", this build reads version ", kShardVersion, "; run `fathom prepare` again"));
   }
   if (header.token_bytes() != 2 && header.token_bytes() != 4) {
-    return absl::DataLossError(absl::StrCat(header_path, ": bad token_bytes ", header.token_bytes()));
+    return absl::DataLossError(
+        absl::StrCat(header_path, ": bad token_bytes ", header.token_bytes()));
   }
   const std::string tokens_path = ShardTokensFile(dir, split);
   const std::string index_path = ShardIndexFile(dir, split);
@@ -61,7 +62,8 @@ absl::StatusOr<std::unique_ptr<ShardDataset>> ShardDataset::Open(const std::stri
   }
   for (size_t k = 1; k < count; ++k) {
     if (o[k] < o[k - 1]) {
-      return absl::DataLossError(absl::StrCat(index_path, ": offset ", k, " decreases (corrupt index)"));
+      return absl::DataLossError(
+          absl::StrCat(index_path, ": offset ", k, " decreases (corrupt index)"));
     }
   }
   return dataset;

@@ -32,8 +32,12 @@ class ShardDataset {
     return static_cast<int32_t>(offsets_[2 * i + 2] - offsets_[2 * i + 1]);
   }
   // Writes example i's source (target) ids to out[0 .. length).
-  void CopySource(int64_t i, int32_t* out) const { Copy(offsets_[2 * i], offsets_[2 * i + 1], out); }
-  void CopyTarget(int64_t i, int32_t* out) const { Copy(offsets_[2 * i + 1], offsets_[2 * i + 2], out); }
+  void CopySource(int64_t i, int32_t* out) const {
+    Copy(offsets_[2 * i], offsets_[2 * i + 1], out);
+  }
+  void CopyTarget(int64_t i, int32_t* out) const {
+    Copy(offsets_[2 * i + 1], offsets_[2 * i + 2], out);
+  }
   std::vector<int> Source(int64_t i) const;
   std::vector<int> Target(int64_t i) const;
   // All lengths, for the batcher.

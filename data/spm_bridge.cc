@@ -52,7 +52,8 @@ Backend* GetBackend(std::string* error) {
       return;
     }
   });
-  if (backend == nullptr) *error = "cannot load the SentencePiece module libfathom_spm.so:" + load_error;
+  if (backend == nullptr)
+    *error = "cannot load the SentencePiece module libfathom_spm.so:" + load_error;
   return backend;
 }
 

@@ -58,8 +58,7 @@ absl::StatusOr<Vocabulary> Vocabulary::Train(const std::vector<std::string>& sen
     return absl::InvalidArgumentError("no sentences to train a SentencePiece model on");
   }
   spm::TrainOptions options;
-  options.model_type =
-      config.model_type() == proto::SentencePieceConfig::BPE ? "bpe" : "unigram";
+  options.model_type = config.model_type() == proto::SentencePieceConfig::BPE ? "bpe" : "unigram";
   options.vocab_size = config.vocab_size();
   options.character_coverage = config.character_coverage();
   options.pad_id = config.pad_id();
@@ -83,7 +82,9 @@ absl::StatusOr<Vocabulary> Vocabulary::Train(const std::vector<std::string>& sen
 void Vocabulary::Encode(absl::string_view text, std::vector<int>* ids) const {
   processor_->Encode(std::string_view(text.data(), text.size()), ids);
 }
-std::string Vocabulary::Decode(const std::vector<int>& ids) const { return processor_->Decode(ids); }
+std::string Vocabulary::Decode(const std::vector<int>& ids) const {
+  return processor_->Decode(ids);
+}
 int Vocabulary::size() const { return processor_->Size(); }
 int Vocabulary::pad_id() const { return processor_->pad_id(); }
 int Vocabulary::unk_id() const { return processor_->unk_id(); }

@@ -7,10 +7,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "checkpoint/checkpoint_io.h"
 #include "data/vocabulary.h"
 #include "models/seq2seq.h"
 #include "proto/config.pb.h"
-#include "checkpoint/checkpoint_io.h"
 
 namespace fathom::eval {
 

@@ -38,7 +38,7 @@ void PrintHelp(const Subcommand& command) {
 
 // The flag name of "--name=value", "-name", "--noname" (booleans); empty for positionals.
 std::string FlagName(absl::string_view arg) {
-  if (!absl::StartsWith(arg, "-") || arg == "-" ) return "";
+  if (!absl::StartsWith(arg, "-") || arg == "-") return "";
   arg.remove_prefix(absl::StartsWith(arg, "--") ? 2 : 1);
   const size_t eq = arg.find('=');
   if (eq != absl::string_view::npos) arg = arg.substr(0, eq);
@@ -109,12 +109,12 @@ int RunCommandLine(int argc, char** argv) {
       }
       const std::string name = FlagName(arg);
       if (!name.empty() && !after_double_dash && !Accepts(*command, name)) {
-        std::cerr << "fathom " << command->name << ": unknown flag --" << name
-                  << " (see `fathom " << command->name << " --help`)\n";
+        std::cerr << "fathom " << command->name << ": unknown flag --" << name << " (see `fathom "
+                  << command->name << " --help`)\n";
         return kExitUsage;
       }
-      if (!name.empty() && std::find(command->repeatable.begin(), command->repeatable.end(), name) !=
-                               command->repeatable.end()) {
+      if (!name.empty() && std::find(command->repeatable.begin(), command->repeatable.end(),
+                                     name) != command->repeatable.end()) {
         std::string value;
         const size_t eq = arg.find('=');
         if (eq != absl::string_view::npos) {
@@ -135,7 +135,8 @@ int RunCommandLine(int argc, char** argv) {
     rest.push_back(respelled.back().data());
   }
   for (auto& flag : merged_storage) rest.push_back(flag.data());
-  std::vector<char*> positional_raw = absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
+  std::vector<char*> positional_raw =
+      absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
   std::vector<std::string> positional(positional_raw.begin() + 1, positional_raw.end());
   try {
     return command->run(positional);

@@ -18,9 +18,9 @@ inline constexpr int kExitRequeue = 75;
 
 struct Subcommand {
   std::string name;
-  std::string summary;                 // one line for `fathom help`
-  std::string usage;                   // synopsis for `fathom SUB --help`
-  std::vector<std::string> flags;      // names of the Abseil flags it reads
+  std::string summary;             // one line for `fathom help`
+  std::string usage;               // synopsis for `fathom SUB --help`
+  std::vector<std::string> flags;  // names of the Abseil flags it reads
   // Runs after flags are parsed; `args` are the positional arguments.
   std::function<int(const std::vector<std::string>& args)> run;
   // Flags that may be given several times (--ref A --ref B); their values reach the flag

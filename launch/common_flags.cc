@@ -8,8 +8,9 @@
 #include "proto/config_io.h"
 
 ABSL_FLAG(std::string, config, "", "run config, protobuf text format (see configs/)");
-ABSL_FLAG(std::string, output, "",
-          "translate: where translations go (stdout when empty); average: the run directory to create");
+ABSL_FLAG(
+    std::string, output, "",
+    "translate: where translations go (stdout when empty); average: the run directory to create");
 ABSL_FLAG(std::string, on_bad_line, "error",
           "error: a line that cannot be used (not UTF-8; for score also a segment without "
           "reference) fails the job, naming file:line; skip: it counts as an empty line "

@@ -6,13 +6,8 @@ namespace fathom::launch {
 
 const std::vector<Subcommand>& Subcommands() {
   static const auto* commands = new std::vector<Subcommand>{
-      PrepareSubcommand(),
-      TrainSubcommand(),
-      TranslateSubcommand(),
-      AverageSubcommand(),
-      ScoreSubcommand(),
-      SqlEvalSubcommand(),
-      SubmitSubcommand(),
+      PrepareSubcommand(), TrainSubcommand(),   TranslateSubcommand(), AverageSubcommand(),
+      ScoreSubcommand(),   SqlEvalSubcommand(), SubmitSubcommand(),
   };
   return *commands;
 }

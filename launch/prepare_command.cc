@@ -4,10 +4,10 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
-#include "prepare/prepare.h"
 #include "launch/command_line.h"
 #include "launch/common_flags.h"
 #include "launch/subcommands.h"
+#include "prepare/prepare.h"
 #include "proto/config_io.h"
 
 ABSL_FLAG(bool, overwrite, false, "replace an existing data.prepared_dir");

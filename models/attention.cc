@@ -1,10 +1,11 @@
 #include "models/attention.h"
-#include "models/dropout.h"
 
 #include <cmath>
 #include <limits>
 #include <optional>
 #include <vector>
+
+#include "models/dropout.h"
 
 namespace fathom::models {
 
@@ -14,7 +15,8 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(int64_t d_model, int64_t heads, d
   q_proj = register_module("q_proj", torch::nn::Linear(d_model, d_model));
   // No key bias: it adds q.b to every score of a query alike, which softmax ignores, so its
   // gradient is exactly zero and Adam would only amplify rounding noise into it.
-  k_proj = register_module("k_proj", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model).bias(false)));
+  k_proj = register_module(
+      "k_proj", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model).bias(false)));
   v_proj = register_module("v_proj", torch::nn::Linear(d_model, d_model));
   out_proj = register_module("out_proj", torch::nn::Linear(d_model, d_model));
   if (num_relations > 0) {
@@ -31,47 +33,56 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& query,
   return Attend(query, k, v, key_padding, causal, relations);
 }
 
-std::pair<torch::Tensor, torch::Tensor> MultiHeadAttentionImpl::ProjectKeyValue(const torch::Tensor& memory) {
+std::pair<torch::Tensor, torch::Tensor> MultiHeadAttentionImpl::ProjectKeyValue(
+    const torch::Tensor& memory) {
   return {SplitHeads(k_proj(memory)), SplitHeads(v_proj(memory))};
 }
 
 torch::Tensor MultiHeadAttentionImpl::Attend(const torch::Tensor& query, const torch::Tensor& k,
-                                             const torch::Tensor& v, const torch::Tensor& key_padding,
-                                             bool causal, const torch::Tensor& relations) {
+                                             const torch::Tensor& v,
+                                             const torch::Tensor& key_padding, bool causal,
+                                             const torch::Tensor& relations) {
   return out_proj(Context(SplitHeads(q_proj(query)), k, v, key_padding, causal, relations));
 }
 
-torch::Tensor MultiHeadAttentionImpl::SelfAttend(const torch::Tensor& x, const TokenPacking& packing,
-                                                 bool causal, const torch::Tensor& relations) {
+torch::Tensor MultiHeadAttentionImpl::SelfAttend(const torch::Tensor& x,
+                                                 const TokenPacking& packing, bool causal,
+                                                 const torch::Tensor& relations) {
   const int64_t d = heads_ * d_head_;
   torch::Tensor qkv = packing.Unpack(ProjectTogether(x, {q_proj, k_proj, v_proj}));  // [B, T, 3d]
   // Rows padded on the right need no padding mask under a causal one (padding rows' outputs
   // are dropped by Pack), which lets LibTorch 2.x pick its causal flash kernel.
-  const torch::Tensor key_padding = causal && packing.right_aligned() ? torch::Tensor() : packing.padding();
-  torch::Tensor context = Context(SplitHeads(qkv.narrow(-1, 0, d)), SplitHeads(qkv.narrow(-1, d, d)),
-                                  SplitHeads(qkv.narrow(-1, 2 * d, d)), key_padding, causal, relations);
+  const torch::Tensor key_padding =
+      causal && packing.right_aligned() ? torch::Tensor() : packing.padding();
+  torch::Tensor context =
+      Context(SplitHeads(qkv.narrow(-1, 0, d)), SplitHeads(qkv.narrow(-1, d, d)),
+              SplitHeads(qkv.narrow(-1, 2 * d, d)), key_padding, causal, relations);
   return out_proj(packing.Pack(context));
 }
 
-torch::Tensor MultiHeadAttentionImpl::CrossAttend(const torch::Tensor& query, const TokenPacking& query_packing,
+torch::Tensor MultiHeadAttentionImpl::CrossAttend(const torch::Tensor& query,
+                                                  const TokenPacking& query_packing,
                                                   const torch::Tensor& memory,
                                                   const TokenPacking& memory_packing) {
   const int64_t d = heads_ * d_head_;
-  torch::Tensor kv = memory_packing.Unpack(ProjectTogether(memory, {k_proj, v_proj}));  // [B, S, 2d]
-  torch::Tensor context = Context(SplitHeads(query_packing.Unpack(q_proj(query))), SplitHeads(kv.narrow(-1, 0, d)),
-                                  SplitHeads(kv.narrow(-1, d, d)), memory_packing.padding(), false, {});
+  torch::Tensor kv =
+      memory_packing.Unpack(ProjectTogether(memory, {k_proj, v_proj}));  // [B, S, 2d]
+  torch::Tensor context =
+      Context(SplitHeads(query_packing.Unpack(q_proj(query))), SplitHeads(kv.narrow(-1, 0, d)),
+              SplitHeads(kv.narrow(-1, d, d)), memory_packing.padding(), false, {});
   return out_proj(query_packing.Pack(context));
 }
 
-torch::Tensor MultiHeadAttentionImpl::ProjectTogether(const torch::Tensor& x,
-                                                      std::initializer_list<torch::nn::Linear> projections) {
+torch::Tensor MultiHeadAttentionImpl::ProjectTogether(
+    const torch::Tensor& x, std::initializer_list<torch::nn::Linear> projections) {
   // Concatenating the (small) weights costs far less than the separate, narrower matrix
   // multiplies it saves; autograd splits the gradient back into each parameter.
   std::vector<torch::Tensor> weights, biases;
   for (const auto& projection : projections) {
     weights.push_back(projection->weight);
     biases.push_back(projection->bias.defined() ? projection->bias
-                                                : torch::zeros({projection->weight.size(0)}, projection->weight.options()));
+                                                : torch::zeros({projection->weight.size(0)},
+                                                               projection->weight.options()));
   }
   return torch::linear(x, torch::cat(weights), torch::cat(biases));
 }
@@ -80,8 +91,9 @@ torch::Tensor MultiHeadAttentionImpl::SplitHeads(const torch::Tensor& x) const {
   return x.view({x.size(0), x.size(1), heads_, d_head_}).transpose(1, 2);
 }
 
-torch::Tensor MultiHeadAttentionImpl::Blocked(const torch::Tensor& key_padding, bool causal, int64_t B, int64_t T,
-                                              int64_t S, const torch::Device& device) {
+torch::Tensor MultiHeadAttentionImpl::Blocked(const torch::Tensor& key_padding, bool causal,
+                                              int64_t B, int64_t T, int64_t S,
+                                              const torch::Device& device) {
   torch::Tensor blocked;
   if (key_padding.defined()) blocked = key_padding.view({B, 1, 1, S});
   if (!causal) return blocked;
@@ -95,7 +107,8 @@ torch::Tensor MultiHeadAttentionImpl::Blocked(const torch::Tensor& key_padding, 
   return blocked.logical_or(future).logical_and(own.logical_not());
 }
 
-torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tensor& k, const torch::Tensor& v,
+torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tensor& k,
+                                              const torch::Tensor& v,
                                               const torch::Tensor& key_padding, bool causal,
                                               const torch::Tensor& relations) {
   const int64_t B = q.size(0), T = q.size(2), S = k.size(2);
@@ -120,7 +133,8 @@ torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tens
   if (!context.defined() && T == 1 && !relational) {
     // One query per row (incremental decoding): broadcast products instead of a batched matrix
     // multiply, whose CPU kernel dispatches one tiny GEMM per (row, head) pair.
-    torch::Tensor scores = (q * (1.0 / std::sqrt(static_cast<double>(d_head_))) * k).sum(-1);  // [B, H, S]
+    torch::Tensor scores =
+        (q * (1.0 / std::sqrt(static_cast<double>(d_head_))) * k).sum(-1);  // [B, H, S]
     if (key_padding.defined()) {
       scores.masked_fill_(key_padding.view({B, 1, S}), -std::numeric_limits<float>::infinity());
     }

@@ -25,7 +25,8 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   // [B, H, S, d_head] (cached by the caller), and attention of `query` over them.
   std::pair<torch::Tensor, torch::Tensor> ProjectKeyValue(const torch::Tensor& memory);
   torch::Tensor Attend(const torch::Tensor& query, const torch::Tensor& k, const torch::Tensor& v,
-                       const torch::Tensor& key_padding, bool causal, const torch::Tensor& relations = {});
+                       const torch::Tensor& key_padding, bool causal,
+                       const torch::Tensor& relations = {});
 
   // Packed layout (TokenPacking): rows [N, d] of the real positions in, rows [N, d] out. The
   // projections see only real rows; self-attention projects Q, K and V in one matrix multiply,
@@ -45,13 +46,15 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   // q, k, v [B, H, *, d_head], q not yet scaled. Returns the heads' context merged, [B, T, d],
   // before out_proj.
   torch::Tensor Context(torch::Tensor q, const torch::Tensor& k, const torch::Tensor& v,
-                        const torch::Tensor& key_padding, bool causal, const torch::Tensor& relations);
+                        const torch::Tensor& key_padding, bool causal,
+                        const torch::Tensor& relations);
   // The keys each query may not see, true where blocked, broadcastable to [B, H, T, S]; undefined
   // when nothing is.
-  static torch::Tensor Blocked(const torch::Tensor& key_padding, bool causal, int64_t B, int64_t T, int64_t S,
-                               const torch::Device& device);
+  static torch::Tensor Blocked(const torch::Tensor& key_padding, bool causal, int64_t B, int64_t T,
+                               int64_t S, const torch::Device& device);
   // x [N, d] through the given projections at once: [N, d * projections.size()].
-  torch::Tensor ProjectTogether(const torch::Tensor& x, std::initializer_list<torch::nn::Linear> projections);
+  torch::Tensor ProjectTogether(const torch::Tensor& x,
+                                std::initializer_list<torch::nn::Linear> projections);
 
   int64_t heads_;
   int64_t d_head_;

@@ -10,10 +10,12 @@ namespace fathom::models {
 namespace {
 
 // The keep-mask scaled by 1 / (1 - p), as float: 0 or scale.
-torch::Tensor ScaledMask(int64_t numel, double p, uint64_t seed, const torch::TensorOptions& options) {
+torch::Tensor ScaledMask(int64_t numel, double p, uint64_t seed,
+                         const torch::TensorOptions& options) {
   torch::Tensor mask = torch::empty({numel}, options.dtype(torch::kFloat).device(torch::kCPU));
   float* out = mask.data_ptr<float>();
-  const uint32_t threshold = static_cast<uint32_t>(p * 65536.0 + 0.5);  // drop when 16 bits < threshold
+  const uint32_t threshold =
+      static_cast<uint32_t>(p * 65536.0 + 0.5);  // drop when 16 bits < threshold
   const float scale = static_cast<float>(1.0 / (1.0 - p));
   // Four 16-bit draws per hash; blocks of 4 elements keep the mapping independent of threads.
   const int64_t blocks = (numel + 3) / 4;
@@ -39,7 +41,8 @@ torch::Tensor Dropout(const torch::Tensor& x, double p, bool training) {
   if (!x.device().is_cpu()) return torch::dropout(x, p, true);  // GPU generators are fast
   const uint64_t seed = static_cast<uint64_t>(
       torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
-  torch::Tensor mask = ScaledMask(x.numel(), p, seed, x.options()).view(x.sizes()).to(x.scalar_type());
+  torch::Tensor mask =
+      ScaledMask(x.numel(), p, seed, x.options()).view(x.sizes()).to(x.scalar_type());
   // A product with a constant mask: autograd's backward is grad * mask, nothing to write.
   return x * mask;
 }

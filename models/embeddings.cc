@@ -1,7 +1,8 @@
 #include "models/embeddings.h"
-#include "models/dropout.h"
 
 #include <cmath>
+
+#include "models/dropout.h"
 
 namespace fathom::models {
 
@@ -19,10 +20,14 @@ torch::Tensor SinusoidalPositions(int64_t max_positions, int64_t d_model) {
 
 EmbeddingsImpl::EmbeddingsImpl(int64_t vocab, int64_t embedding_dim, int64_t d_model,
                                int64_t max_positions, bool scale, double dropout, int64_t pad_id)
-    : scale_(scale ? std::sqrt(static_cast<double>(d_model)) : 1.0), dropout_(dropout), pad_id_(pad_id) {
+    : scale_(scale ? std::sqrt(static_cast<double>(d_model)) : 1.0),
+      dropout_(dropout),
+      pad_id_(pad_id) {
   table = register_parameter("table", torch::zeros({vocab, embedding_dim}));
   if (embedding_dim != d_model) {
-    projection = register_module("projection", torch::nn::Linear(torch::nn::LinearOptions(embedding_dim, d_model).bias(false)));
+    projection = register_module(
+        "projection",
+        torch::nn::Linear(torch::nn::LinearOptions(embedding_dim, d_model).bias(false)));
   }
   positions = register_buffer("positions", SinusoidalPositions(max_positions, d_model));
 }
@@ -31,7 +36,8 @@ torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids, int64_t offset) 
   // index_select's backward is one vectorised index_add; LibTorch's CPU embedding backward
   // walks the tokens one by one. Zeroing padding rows keeps the pad row's gradient at zero,
   // as embedding's padding_idx would.
-  torch::Tensor x = table.index_select(0, ids.reshape({-1})).view({ids.size(0), ids.size(1), table.size(1)});
+  torch::Tensor x =
+      table.index_select(0, ids.reshape({-1})).view({ids.size(0), ids.size(1), table.size(1)});
   x = x * ids.ne(pad_id_).unsqueeze(-1).to(x.scalar_type());
   if (projection) x = projection(x);
   x = x * scale_ + positions.narrow(0, offset, ids.size(1)).to(x.scalar_type());

@@ -19,9 +19,9 @@ class EmbeddingsImpl : public torch::nn::Module {
   // The table as seen in d_model space (projected if needed): the tied output matrix [V, d].
   torch::Tensor OutputMatrix();
 
-  torch::Tensor table;                        // [V, embedding_dim]
-  torch::nn::Linear projection{nullptr};      // embedding_dim -> d_model, when they differ
-  torch::Tensor positions;                    // buffer [max_positions, d_model]
+  torch::Tensor table;                    // [V, embedding_dim]
+  torch::nn::Linear projection{nullptr};  // embedding_dim -> d_model, when they differ
+  torch::Tensor positions;                // buffer [max_positions, d_model]
   double scale() const { return scale_; }
   int64_t pad_id() const { return pad_id_; }
 

@@ -1,4 +1,5 @@
 #include "models/feed_forward.h"
+
 #include "models/dropout.h"
 
 namespace fathom::models {

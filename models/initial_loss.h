@@ -19,7 +19,8 @@ struct InitialLoss {
 
 // Cross-entropy of `model` (eval mode, no gradient) on one batch; pad targets are ignored.
 InitialLoss EstimateInitialLoss(Seq2SeqImpl& model, const torch::Tensor& source,
-                                const torch::Tensor& target_input, const torch::Tensor& target_output,
+                                const torch::Tensor& target_input,
+                                const torch::Tensor& target_output,
                                 const torch::Tensor& relations = {});
 
 }  // namespace fathom::models

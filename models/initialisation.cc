@@ -23,7 +23,8 @@ void InitAttention(MultiHeadAttentionImpl& attention) {
 }
 
 void InitEmbeddings(EmbeddingsImpl& embeddings) {
-  torch::nn::init::normal_(embeddings.table, 0.0, std::pow(static_cast<double>(embeddings.table.size(1)), -0.5));
+  torch::nn::init::normal_(embeddings.table, 0.0,
+                           std::pow(static_cast<double>(embeddings.table.size(1)), -0.5));
   embeddings.table[embeddings.pad_id()].zero_();
   if (embeddings.projection) XavierLinear(embeddings.projection, 1.0);
 }
@@ -33,7 +34,8 @@ struct Scaled {
   double value, output, ffn, relation_value;
 };
 
-void ScaleAttention(MultiHeadAttentionImpl& attention, double value, double output, double relation_value) {
+void ScaleAttention(MultiHeadAttentionImpl& attention, double value, double output,
+                    double relation_value) {
   attention.v_proj->weight.mul_(value);
   attention.out_proj->weight.mul_(output);
   if (attention.relation_v.defined()) attention.relation_v.mul_(relation_value);
@@ -82,7 +84,8 @@ void InitialiseDefault(Seq2SeqImpl& model, uint64_t seed) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(seed);
   InitEmbeddings(*model.source_embeddings);
-  if (model.target_embeddings.ptr() != model.source_embeddings.ptr()) InitEmbeddings(*model.target_embeddings);
+  if (model.target_embeddings.ptr() != model.source_embeddings.ptr())
+    InitEmbeddings(*model.target_embeddings);
   for (const auto& m : *model.encoder->layers) {
     auto* layer = m->as<EncoderLayerImpl>();
     InitAttention(*layer->self_attention);
@@ -97,7 +100,8 @@ void InitialiseDefault(Seq2SeqImpl& model, uint64_t seed) {
     XavierLinear(layer->ffn->fc2, 1.0);
   }
   if (model.output_matrix.defined()) {
-    torch::nn::init::normal_(model.output_matrix, 0.0, std::pow(static_cast<double>(model.options().d_model), -0.5));
+    torch::nn::init::normal_(model.output_matrix, 0.0,
+                             std::pow(static_cast<double>(model.options().d_model), -0.5));
   }
   if (model.output_projection) torch::nn::init::orthogonal_(model.output_projection->weight);
   for (bool encoder : {true, false}) {
@@ -112,9 +116,13 @@ double AdminConstantOmega(int64_t sublayers) {
   return std::sqrt((l + 1.0) / std::log(l + 1.0) - 1.0);
 }
 
-double TFixupEncoderScale(int64_t layers) { return 0.67 * std::pow(static_cast<double>(layers), -0.25); }
+double TFixupEncoderScale(int64_t layers) {
+  return 0.67 * std::pow(static_cast<double>(layers), -0.25);
+}
 
-double TFixupDecoderScale(int64_t layers) { return std::pow(9.0 * static_cast<double>(layers), -0.25); }
+double TFixupDecoderScale(int64_t layers) {
+  return std::pow(9.0 * static_cast<double>(layers), -0.25);
+}
 
 double DtFixupScale(int64_t layers, double mu, bool relation_aware) {
   const double n = static_cast<double>(layers);

@@ -18,9 +18,9 @@ namespace fathom::models {
 void InitialiseDefault(Seq2SeqImpl& model, uint64_t seed);
 
 // Scales of each scheme, exposed so tests can check them against an independent computation.
-double AdminConstantOmega(int64_t sublayers);            // sqrt((L+1)/ln(L+1) - 1)
-double TFixupEncoderScale(int64_t layers);                // 0.67 N^-1/4
-double TFixupDecoderScale(int64_t layers);                // (9 N)^-1/4
+double AdminConstantOmega(int64_t sublayers);  // sqrt((L+1)/ln(L+1) - 1)
+double TFixupEncoderScale(int64_t layers);     // 0.67 N^-1/4
+double TFixupDecoderScale(int64_t layers);     // (9 N)^-1/4
 double DtFixupScale(int64_t layers, double mu, bool relation_aware);
 
 // T-Fixup: FFN weights, attention output and (times sqrt 2, undoing the 1/sqrt(2) Xavier gain)

@@ -6,12 +6,16 @@ namespace fathom::models {
 
 NormScheme ModelOptions::norm_scheme() const {
   switch (init) {
-    case proto::InitConfig::PRE_LN: return NormScheme::kPreLn;
+    case proto::InitConfig::PRE_LN:
+      return NormScheme::kPreLn;
     case proto::InitConfig::ADMIN:
-    case proto::InitConfig::ADMIN_CONSTANT: return NormScheme::kAdmin;
+    case proto::InitConfig::ADMIN_CONSTANT:
+      return NormScheme::kAdmin;
     case proto::InitConfig::T_FIXUP:
-    case proto::InitConfig::DT_FIXUP: return NormScheme::kNone;
-    default: return NormScheme::kPostLn;
+    case proto::InitConfig::DT_FIXUP:
+      return NormScheme::kNone;
+    default:
+      return NormScheme::kPostLn;
   }
 }
 
@@ -56,7 +60,8 @@ absl::StatusOr<ModelOptions> MakeModelOptions(const proto::ModelConfig& model,
     return absl::InvalidArgumentError("model.heads: must divide model.d_model");
   }
   if (o.tied_remedy == proto::ModelConfig::ROLL_HALVES && o.d_model % 2 != 0) {
-    return absl::InvalidArgumentError("model.tied_output_remedy: ROLL_HALVES needs an even d_model");
+    return absl::InvalidArgumentError(
+        "model.tied_output_remedy: ROLL_HALVES needs an even d_model");
   }
   return o;
 }

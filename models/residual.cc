@@ -1,7 +1,8 @@
 #include "models/residual.h"
-#include "models/dropout.h"
 
 #include <cmath>
+
+#include "models/dropout.h"
 
 namespace fathom::models {
 namespace {
@@ -22,9 +23,9 @@ ResidualImpl::ResidualImpl(int64_t d_model, NormScheme scheme, double dropout)
   if (scheme == NormScheme::kAdmin) omega = register_parameter("omega", torch::ones({d_model}));
 }
 
-torch::Tensor ResidualImpl::forward(const torch::Tensor& x,
-                                    const std::function<torch::Tensor(const torch::Tensor&)>& branch,
-                                    AdminProfile* profile) {
+torch::Tensor ResidualImpl::forward(
+    const torch::Tensor& x, const std::function<torch::Tensor(const torch::Tensor&)>& branch,
+    AdminProfile* profile) {
   switch (scheme_) {
     case NormScheme::kPreLn:
       return x + Dropout(branch(norm(x)), dropout_, is_training());
@@ -49,8 +50,10 @@ torch::Tensor ResidualImpl::forward(const torch::Tensor& x,
     const torch::Tensor b = f.detach().to(torch::kDouble);
     const double count = static_cast<double>(a.numel());
     const torch::Tensor n = torch::scalar_tensor(count, a.options());
-    torch::Tensor stats = torch::stack({a.sum(), a.square().sum(), n, b.sum(), b.square().sum(), n});
-    if (profile->reduce) profile->reduce(stats);  // on the model's device: NCCL reduces CUDA tensors
+    torch::Tensor stats =
+        torch::stack({a.sum(), a.square().sum(), n, b.sum(), b.square().sum(), n});
+    if (profile->reduce)
+      profile->reduce(stats);  // on the model's device: NCCL reduces CUDA tensors
     stats = stats.cpu();
     const auto s = stats.accessor<double, 1>();
     profile->r = std::sqrt(Variance(s[0], s[1], s[2]) + Variance(s[3], s[4], s[5]));

@@ -20,7 +20,7 @@ using StatsReducer = std::function<void(torch::Tensor&)>;
 // State of one stack's Admin profiling pass (docs/algorithms.md, "Admin"): a running scale r,
 // starting at 1.
 struct AdminProfile {
-  StatsReducer reduce;   // may be empty
+  StatsReducer reduce;  // may be empty
   double r = 1.0;
   std::vector<double> omegas;  // the omega set for each sublayer, in forward order
 };

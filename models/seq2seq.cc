@@ -21,11 +21,14 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelOptions& o) : options_(o) {
   }
   if (o.output_tied() && o.tied_remedy == proto::ModelConfig::ORTHOGONAL_PROJECTION) {
     output_projection = register_module(
-        "output_projection", torch::nn::Linear(torch::nn::LinearOptions(o.d_model, o.d_model).bias(false)));
+        "output_projection",
+        torch::nn::Linear(torch::nn::LinearOptions(o.d_model, o.d_model).bias(false)));
   }
 }
 
-torch::Tensor Seq2SeqImpl::EncoderInput(const torch::Tensor& source) { return source_embeddings(source); }
+torch::Tensor Seq2SeqImpl::EncoderInput(const torch::Tensor& source) {
+  return source_embeddings(source);
+}
 
 torch::Tensor Seq2SeqImpl::DecoderInput(const torch::Tensor& target_input) {
   return target_embeddings(target_input);

@@ -40,8 +40,8 @@ class Seq2SeqImpl : public torch::nn::Module {
   Embeddings target_embeddings{nullptr};  // the same module as source_embeddings under TIE_ALL
   Encoder encoder{nullptr};
   Decoder decoder{nullptr};
-  torch::Tensor output_matrix;                    // [V, d] when the output is untied
-  torch::nn::Linear output_projection{nullptr};   // ORTHOGONAL_PROJECTION remedy
+  torch::Tensor output_matrix;                   // [V, d] when the output is untied
+  torch::nn::Linear output_projection{nullptr};  // ORTHOGONAL_PROJECTION remedy
 
  private:
   ModelOptions options_;

@@ -3,42 +3,54 @@
 namespace fathom::models {
 
 EncoderLayerImpl::EncoderLayerImpl(const ModelOptions& o) {
-  self_attention = register_module(
-      "self_attention", MultiHeadAttention(o.d_model, o.heads, o.attention_dropout, o.num_relations));
+  self_attention =
+      register_module("self_attention",
+                      MultiHeadAttention(o.d_model, o.heads, o.attention_dropout, o.num_relations));
   ffn = register_module("ffn", FeedForward(o.d_model, o.ffn_dim, o.activation_dropout));
-  attention_residual = register_module("attention_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
+  attention_residual =
+      register_module("attention_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
   ffn_residual = register_module("ffn_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
 }
 
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const TokenPacking& packing,
                                         const torch::Tensor& relations, AdminProfile* profile) {
   torch::Tensor h = attention_residual(
-      x, [&](const torch::Tensor& in) { return self_attention->SelfAttend(in, packing, false, relations); },
+      x,
+      [&](const torch::Tensor& in) {
+        return self_attention->SelfAttend(in, packing, false, relations);
+      },
       profile);
-  return ffn_residual(h, [&](const torch::Tensor& in) { return ffn(in); }, profile);
+  return ffn_residual(
+      h, [&](const torch::Tensor& in) { return ffn(in); }, profile);
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelOptions& o) {
-  self_attention = register_module("self_attention", MultiHeadAttention(o.d_model, o.heads, o.attention_dropout));
-  cross_attention = register_module("cross_attention", MultiHeadAttention(o.d_model, o.heads, o.attention_dropout));
+  self_attention = register_module("self_attention",
+                                   MultiHeadAttention(o.d_model, o.heads, o.attention_dropout));
+  cross_attention = register_module("cross_attention",
+                                    MultiHeadAttention(o.d_model, o.heads, o.attention_dropout));
   ffn = register_module("ffn", FeedForward(o.d_model, o.ffn_dim, o.activation_dropout));
   self_residual = register_module("self_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
-  cross_residual = register_module("cross_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
+  cross_residual =
+      register_module("cross_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
   ffn_residual = register_module("ffn_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
 }
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& y, const TokenPacking& target_packing,
-                                        const torch::Tensor& memory, const TokenPacking& memory_packing,
-                                        AdminProfile* profile) {
+                                        const torch::Tensor& memory,
+                                        const TokenPacking& memory_packing, AdminProfile* profile) {
   torch::Tensor h = self_residual(
-      y, [&](const torch::Tensor& in) { return self_attention->SelfAttend(in, target_packing, true); }, profile);
+      y,
+      [&](const torch::Tensor& in) { return self_attention->SelfAttend(in, target_packing, true); },
+      profile);
   h = cross_residual(
       h,
       [&](const torch::Tensor& in) {
         return cross_attention->CrossAttend(in, target_packing, memory, memory_packing);
       },
       profile);
-  return ffn_residual(h, [&](const torch::Tensor& in) { return ffn(in); }, profile);
+  return ffn_residual(
+      h, [&](const torch::Tensor& in) { return ffn(in); }, profile);
 }
 
 void DecoderCache::Reorder(const torch::Tensor& rows) {
@@ -59,7 +71,8 @@ torch::Tensor DecoderLayerImpl::Step(const torch::Tensor& y, DecoderCache& cache
     return self_attention->Attend(in, keys, values, {}, false);
   });
   h = cross_residual(h, [&](const torch::Tensor& in) {
-    return cross_attention->Attend(in, cache.cross_k[index], cache.cross_v[index], cache.memory_padding, false);
+    return cross_attention->Attend(in, cache.cross_k[index], cache.cross_v[index],
+                                   cache.memory_padding, false);
   });
   return ffn_residual(h, [&](const torch::Tensor& in) { return ffn(in); });
 }
@@ -68,7 +81,8 @@ EncoderImpl::EncoderImpl(const ModelOptions& o) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.encoder_layers; ++i) layers->push_back(EncoderLayer(o));
   if (o.norm_scheme() == NormScheme::kPreLn) {
-    final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
+    final_norm = register_module("final_norm",
+                                 torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
   }
 }
 
@@ -76,7 +90,8 @@ torch::Tensor EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& 
                                    const torch::Tensor& relations, AdminProfile* profile) {
   const TokenPacking packing(padding);
   torch::Tensor h = packing.Pack(x);
-  for (const auto& layer : *layers) h = layer->as<EncoderLayerImpl>()->forward(h, packing, relations, profile);
+  for (const auto& layer : *layers)
+    h = layer->as<EncoderLayerImpl>()->forward(h, packing, relations, profile);
   if (final_norm) h = final_norm(h);
   return packing.Unpack(h);
 }
@@ -85,7 +100,8 @@ DecoderImpl::DecoderImpl(const ModelOptions& o) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.decoder_layers; ++i) layers->push_back(DecoderLayer(o));
   if (o.norm_scheme() == NormScheme::kPreLn) {
-    final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
+    final_norm = register_module("final_norm",
+                                 torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
   }
 }
 
@@ -97,14 +113,15 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& y, const torch::Tensor& 
   const torch::Tensor packed_memory = memory_packing.Pack(memory);
   torch::Tensor h = target_packing.Pack(y);
   for (const auto& layer : *layers) {
-    h = layer->as<DecoderLayerImpl>()->forward(h, target_packing, packed_memory, memory_packing, profile);
+    h = layer->as<DecoderLayerImpl>()->forward(h, target_packing, packed_memory, memory_packing,
+                                               profile);
   }
   if (final_norm) h = final_norm(h);
   return target_packing.Unpack(h);
 }
 
-
-DecoderCache DecoderImpl::StartCache(const torch::Tensor& memory, const torch::Tensor& memory_padding) {
+DecoderCache DecoderImpl::StartCache(const torch::Tensor& memory,
+                                     const torch::Tensor& memory_padding) {
   DecoderCache cache;
   cache.memory_padding = memory_padding;
   for (const auto& module : *layers) {
@@ -119,7 +136,8 @@ DecoderCache DecoderImpl::StartCache(const torch::Tensor& memory, const torch::T
 
 torch::Tensor DecoderImpl::Step(const torch::Tensor& y, DecoderCache& cache) {
   torch::Tensor h = y;
-  for (size_t i = 0; i < layers->size(); ++i) h = layers[i]->as<DecoderLayerImpl>()->Step(h, cache, i);
+  for (size_t i = 0; i < layers->size(); ++i)
+    h = layers[i]->as<DecoderLayerImpl>()->Step(h, cache, i);
   ++cache.length;
   return final_norm ? final_norm(h) : h;
 }

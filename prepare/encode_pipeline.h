@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "prepare/pair_source.h"
 #include "data/vocabulary.h"
+#include "prepare/pair_source.h"
 
 namespace fathom::data {
 

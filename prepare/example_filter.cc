@@ -20,7 +20,8 @@ bool ExampleFilter::Keep(size_t source_length, size_t target_length) {
     const float ratio = config_.max_length_ratio();
     const size_t shorter = std::min(source_length, target_length);
     const size_t longer = std::max(source_length, target_length);
-    if (ratio > 0 && shorter > 0 && static_cast<double>(longer) > ratio * static_cast<double>(shorter)) {
+    if (ratio > 0 && shorter > 0 &&
+        static_cast<double>(longer) > ratio * static_cast<double>(shorter)) {
       counts_.set_bad_ratio(counts_.bad_ratio() + 1);
       return false;
     }

@@ -13,7 +13,8 @@ namespace fathom::data {
 class ExampleFilter {
  public:
   // `enabled` false keeps every pair (still counted as read and kept).
-  ExampleFilter(const proto::FilterConfig& config, bool enabled) : config_(config), enabled_(enabled) {}
+  ExampleFilter(const proto::FilterConfig& config, bool enabled)
+      : config_(config), enabled_(enabled) {}
 
   // Returns true to keep a pair of these lengths (in pieces), counting the verdict.
   bool Keep(size_t source_length, size_t target_length);

@@ -22,9 +22,9 @@ absl::Status ParallelTextSource::MismatchError(LineReader& longer, LineReader& s
   RETURN_IF_ERROR(longer.status());
   const LineReader& src = source_.get() == &longer ? longer : shorter;
   const LineReader& tgt = source_.get() == &longer ? shorter : longer;
-  return absl::InvalidArgumentError(
-      absl::StrCat("line counts differ: ", src.path(), " has ", src.line_number(), " lines but ",
-                   tgt.path(), " has ", tgt.line_number()));
+  return absl::InvalidArgumentError(absl::StrCat("line counts differ: ", src.path(), " has ",
+                                                 src.line_number(), " lines but ", tgt.path(),
+                                                 " has ", tgt.line_number()));
 }
 
 absl::StatusOr<bool> ParallelTextSource::NextChunk(int max_pairs, std::vector<TextPair>* out) {

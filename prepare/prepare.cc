@@ -9,18 +9,18 @@
 #include "base/file_util.h"
 #include "base/logging.h"
 #include "base/status_macros.h"
-#include "prepare/encode_pipeline.h"
-#include "prepare/example_filter.h"
 #include "data/line_reader.h"
-#include "prepare/relation_writer.h"
-#include "prepare/reservoir_sampler.h"
 #include "data/shard_format.h"
 #include "data/shard_references.h"
+#include "data/vocabulary.h"
+#include "prepare/encode_pipeline.h"
+#include "prepare/example_filter.h"
+#include "prepare/relation_writer.h"
+#include "prepare/reservoir_sampler.h"
 #include "prepare/shard_writer.h"
 #include "prepare/spider_input_encoder.h"
 #include "prepare/spider_reader.h"
 #include "prepare/spider_segments.h"
-#include "data/vocabulary.h"
 
 namespace fathom::data {
 namespace {
@@ -37,7 +37,8 @@ class Preparer {
 
   absl::StatusOr<PrepareReport> Run() {
     const absl::Time start = absl::Now();
-    if (data_.split_size() == 0) return absl::InvalidArgumentError("data.split: no splits to prepare");
+    if (data_.split_size() == 0)
+      return absl::InvalidArgumentError("data.split: no splits to prepare");
     // Say so now, not after hours of encoding (Commit checks again against a race).
     if (!options_.overwrite && PathExists(data_.prepared_dir())) {
       return absl::AlreadyExistsError(
@@ -53,7 +54,9 @@ class Preparer {
       // Fail on a missing file before minutes of vocabulary training.
       for (const auto& split : data_.split()) {
         for (const std::string& path : {split.source(), split.target()}) {
-          if (!PathExists(path)) return absl::NotFoundError(absl::StrCat(path, ": no such file (data.split \"", split.name(), "\")"));
+          if (!PathExists(path))
+            return absl::NotFoundError(
+                absl::StrCat(path, ": no such file (data.split \"", split.name(), "\")"));
         }
       }
     }
@@ -200,11 +203,14 @@ class Preparer {
       RETURN_IF_ERROR(EncodePairs(*source, *source_vocab_, *target_vocab_, encode, sink));
     }
     if (filter.counts().kept() == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("data.split \"", split.name(), "\": no examples left (",
+      return absl::InvalidArgumentError(absl::StrCat("data.split \"", split.name(),
+                                                     "\": no examples left (",
                                                      filter.counts().read(), " read)"));
     }
-    *header.mutable_source_vocab() = source_vocab_->Info(joint_ ? kJointModelFile : kSourceModelFile);
-    *header.mutable_target_vocab() = target_vocab_->Info(joint_ ? kJointModelFile : kTargetModelFile);
+    *header.mutable_source_vocab() =
+        source_vocab_->Info(joint_ ? kJointModelFile : kSourceModelFile);
+    *header.mutable_target_vocab() =
+        target_vocab_->Info(joint_ ? kJointModelFile : kTargetModelFile);
     *header.mutable_filter() = filter.counts();
     RETURN_IF_ERROR(writer->Finish(header));
     if (references != nullptr) RETURN_IF_ERROR(references->Finish());
@@ -267,7 +273,8 @@ class Preparer {
 
 }  // namespace
 
-absl::StatusOr<PrepareReport> RunPrepare(const proto::DataConfig& data, const PrepareOptions& options) {
+absl::StatusOr<PrepareReport> RunPrepare(const proto::DataConfig& data,
+                                         const PrepareOptions& options) {
   return Preparer(data, options).Run();
 }
 

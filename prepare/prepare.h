@@ -21,9 +21,9 @@ inline constexpr char kTargetModelFile[] = "spm.tgt.model";
 inline constexpr char kPreparedConfigFile[] = "config.pbtxt";
 
 struct PrepareOptions {
-  uint64_t seed = 1;           // sentence sampling for SentencePiece training
-  bool overwrite = false;      // replace an existing prepared_dir
-  std::string resolved_config; // kept as prepared_dir/config.pbtxt
+  uint64_t seed = 1;            // sentence sampling for SentencePiece training
+  bool overwrite = false;       // replace an existing prepared_dir
+  std::string resolved_config;  // kept as prepared_dir/config.pbtxt
 };
 
 struct SplitReport {
@@ -41,7 +41,8 @@ struct PrepareReport {
   std::vector<SplitReport> splits;
 };
 
-absl::StatusOr<PrepareReport> RunPrepare(const proto::DataConfig& data, const PrepareOptions& options);
+absl::StatusOr<PrepareReport> RunPrepare(const proto::DataConfig& data,
+                                         const PrepareOptions& options);
 
 }  // namespace fathom::data
 

@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "data/file_io.h"
-#include "data/shard_format.h"
 #include "data/relations.h"
+#include "data/shard_format.h"
 
 namespace fathom::data {
 

@@ -24,29 +24,36 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(const std::stri
                                                                  const std::string& split,
                                                                  int token_bytes) {
   if (token_bytes != 2 && token_bytes != 4) {
-    return absl::InvalidArgumentError(absl::StrCat("token_bytes must be 2 or 4, got ", token_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("token_bytes must be 2 or 4, got ", token_bytes));
   }
   const std::string tokens_path = ShardTokensFile(dir, split);
   const std::string index_path = ShardIndexFile(dir, split);
   std::FILE* tokens = std::fopen(tokens_path.c_str(), "wb");
   if (tokens == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat(tokens_path, ": cannot create: ", std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat(tokens_path, ": cannot create: ", std::strerror(errno)));
   }
   std::FILE* index = std::fopen(index_path.c_str(), "wb");
   if (index == nullptr) {
     std::fclose(tokens);
-    return absl::PermissionDeniedError(absl::StrCat(index_path, ": cannot create: ", std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat(index_path, ": cannot create: ", std::strerror(errno)));
   }
   std::setvbuf(tokens, nullptr, _IOFBF, 1 << 20);
   std::setvbuf(index, nullptr, _IOFBF, 1 << 18);
-  auto writer = std::unique_ptr<ShardWriter>(new ShardWriter(dir, split, token_bytes, tokens, index));
+  auto writer =
+      std::unique_ptr<ShardWriter>(new ShardWriter(dir, split, token_bytes, tokens, index));
   RETURN_IF_ERROR(writer->WriteOffset());  // offset of example 0
   return writer;
 }
 
 ShardWriter::ShardWriter(std::string dir, std::string split, int token_bytes, std::FILE* tokens,
                          std::FILE* index)
-    : dir_(std::move(dir)), split_(std::move(split)), token_bytes_(token_bytes), tokens_(tokens),
+    : dir_(std::move(dir)),
+      split_(std::move(split)),
+      token_bytes_(token_bytes),
+      tokens_(tokens),
       index_(index) {}
 
 ShardWriter::~ShardWriter() {
@@ -64,8 +71,10 @@ absl::Status ShardWriter::WriteTokens(const std::vector<int>& ids) {
     auto* out = reinterpret_cast<uint32_t*>(scratch_.data());
     for (size_t i = 0; i < ids.size(); ++i) out[i] = static_cast<uint32_t>(ids[i]);
   }
-  if (!scratch_.empty() && std::fwrite(scratch_.data(), 1, scratch_.size(), tokens_) != scratch_.size()) {
-    return absl::DataLossError(absl::StrCat(ShardTokensFile(dir_, split_), ": write failed: ", std::strerror(errno)));
+  if (!scratch_.empty() &&
+      std::fwrite(scratch_.data(), 1, scratch_.size(), tokens_) != scratch_.size()) {
+    return absl::DataLossError(
+        absl::StrCat(ShardTokensFile(dir_, split_), ": write failed: ", std::strerror(errno)));
   }
   position_ += ids.size();
   return absl::OkStatus();
@@ -74,7 +83,8 @@ absl::Status ShardWriter::WriteTokens(const std::vector<int>& ids) {
 absl::Status ShardWriter::WriteOffset() {
   const uint64_t offset = position_;
   if (std::fwrite(&offset, sizeof(offset), 1, index_) != 1) {
-    return absl::DataLossError(absl::StrCat(ShardIndexFile(dir_, split_), ": write failed: ", std::strerror(errno)));
+    return absl::DataLossError(
+        absl::StrCat(ShardIndexFile(dir_, split_), ": write failed: ", std::strerror(errno)));
   }
   ++offsets_written_;
   return absl::OkStatus();

@@ -41,7 +41,7 @@ class ShardWriter {
   int token_bytes_;
   std::FILE* tokens_;
   std::FILE* index_;
-  uint64_t position_ = 0;        // tokens written so far
+  uint64_t position_ = 0;  // tokens written so far
   uint64_t offsets_written_ = 0;
   int64_t source_tokens_ = 0;
   int64_t target_tokens_ = 0;

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "prepare/spider_reader.h"
 #include "data/vocabulary.h"
+#include "prepare/spider_reader.h"
 
 namespace fathom::data {
 

@@ -22,7 +22,8 @@ class Checker {
     if (!(value >= 0)) Fail(field, absl::StrCat("must be >= 0 (got ", value, ")"));
   }
   void Probability(const std::string& field, float value) {
-    if (!(value >= 0.0f && value < 1.0f)) Fail(field, absl::StrCat("must be in [0, 1) (got ", value, ")"));
+    if (!(value >= 0.0f && value < 1.0f))
+      Fail(field, absl::StrCat("must be in [0, 1) (got ", value, ")"));
   }
   void Fail(const std::string& field, const std::string& problem) {
     errors_.push_back(absl::StrCat(field, ": ", problem));
@@ -50,16 +51,19 @@ void CheckData(const proto::DataConfig& data, Checker& check) {
     const auto& split = data.split(i);
     const std::string field = absl::StrCat("data.split[", i, "]");
     if (!IsSplitName(split.name())) {
-      check.Fail(field + ".name", absl::StrCat("must match [a-z0-9_]+ (got \"", split.name(), "\")"));
+      check.Fail(field + ".name",
+                 absl::StrCat("must match [a-z0-9_]+ (got \"", split.name(), "\")"));
     } else if (!names.insert(split.name()).second) {
       check.Fail(field + ".name", absl::StrCat("\"", split.name(), "\" is used by two splits"));
     }
     if (data.task() == proto::DataConfig::TRANSLATION) {
       if (split.source().empty()) check.Fail(field + ".source", "required for task TRANSLATION");
       if (split.target().empty()) check.Fail(field + ".target", "required for task TRANSLATION");
-      if (!split.spider_json().empty()) check.Fail(field + ".spider_json", "only for task TEXT_TO_SQL");
+      if (!split.spider_json().empty())
+        check.Fail(field + ".spider_json", "only for task TEXT_TO_SQL");
     } else {
-      if (split.spider_json().empty()) check.Fail(field + ".spider_json", "required for task TEXT_TO_SQL");
+      if (split.spider_json().empty())
+        check.Fail(field + ".spider_json", "required for task TEXT_TO_SQL");
       if (!split.source().empty() || !split.target().empty()) {
         check.Fail(field + ".source", "only for task TRANSLATION (use spider_json)");
       }
@@ -81,28 +85,33 @@ void CheckData(const proto::DataConfig& data, Checker& check) {
     check.Fail("data.sentencepiece.model", "give either model or source_model/target_model");
   }
   if (spm.vocab_size() <= 4) {
-    check.Fail("data.sentencepiece.vocab_size", absl::StrCat("must be > 4 (got ", spm.vocab_size(), ")"));
+    check.Fail("data.sentencepiece.vocab_size",
+               absl::StrCat("must be > 4 (got ", spm.vocab_size(), ")"));
   }
   if (!(spm.character_coverage() > 0.0f && spm.character_coverage() <= 1.0f)) {
     check.Fail("data.sentencepiece.character_coverage",
                absl::StrCat("must be in (0, 1] (got ", spm.character_coverage(), ")"));
   }
   check.Positive("data.sentencepiece.input_sentence_size", spm.input_sentence_size());
-  const std::vector<std::pair<std::string, int>> ids = {
-      {"pad_id", spm.pad_id()}, {"unk_id", spm.unk_id()}, {"bos_id", spm.bos_id()}, {"eos_id", spm.eos_id()}};
+  const std::vector<std::pair<std::string, int>> ids = {{"pad_id", spm.pad_id()},
+                                                        {"unk_id", spm.unk_id()},
+                                                        {"bos_id", spm.bos_id()},
+                                                        {"eos_id", spm.eos_id()}};
   std::set<int> seen;
   for (const auto& [name, id] : ids) {
     if (id < 0 || id >= 4) {
       check.Fail("data.sentencepiece." + name, absl::StrCat("must be in [0, 4) (got ", id, ")"));
     } else if (!seen.insert(id).second) {
-      check.Fail("data.sentencepiece." + name, absl::StrCat("id ", id, " is already used by another special piece"));
+      check.Fail("data.sentencepiece." + name,
+                 absl::StrCat("id ", id, " is already used by another special piece"));
     }
   }
 
   check.NonNegative("data.filter.max_length", data.filter().max_length());
   const float ratio = data.filter().max_length_ratio();
   if (!(ratio == 0.0f || ratio >= 1.0f)) {
-    check.Fail("data.filter.max_length_ratio", absl::StrCat("must be 0 (off) or >= 1 (got ", ratio, ")"));
+    check.Fail("data.filter.max_length_ratio",
+               absl::StrCat("must be 0 (off) or >= 1 (got ", ratio, ")"));
   }
   check.Positive("data.batch.max_tokens", data.batch().max_tokens());
   check.Positive("data.batch.bucket_width", data.batch().bucket_width());
@@ -168,15 +177,18 @@ absl::Status ValidateRunConfig(const proto::RunConfig& config) {
   check.NonNegative("distributed.threads", config.distributed().threads());
   const std::string& device = config.distributed().device();
   if (device != "auto" && device != "cpu" && device != "cuda") {
-    check.Fail("distributed.device", absl::StrCat("must be auto, cpu or cuda (got \"", device, "\")"));
+    check.Fail("distributed.device",
+               absl::StrCat("must be auto, cpu or cuda (got \"", device, "\")"));
   }
   // MPI moves host memory, NCCL device memory; with device "auto" the communicator factory
   // refuses the mismatch once the device is known.
   if (config.distributed().backend() == proto::DistributedConfig::NCCL && device == "cpu") {
-    check.Fail("distributed.backend", "NCCL moves CUDA tensors: use MPI or AUTO with device \"cpu\"");
+    check.Fail("distributed.backend",
+               "NCCL moves CUDA tensors: use MPI or AUTO with device \"cpu\"");
   }
   if (config.distributed().backend() == proto::DistributedConfig::MPI && device == "cuda") {
-    check.Fail("distributed.backend", "MPI moves CPU tensors: use NCCL or AUTO with device \"cuda\"");
+    check.Fail("distributed.backend",
+               "MPI moves CPU tensors: use NCCL or AUTO with device \"cuda\"");
   }
   check.NonNegative("distributed.timeout_seconds", config.distributed().timeout_seconds());
   check.Positive("distributed.init_loss_scale", config.distributed().init_loss_scale());

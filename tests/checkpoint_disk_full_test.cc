@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/checkpoint_test_util.h"
 #include "tests/test_util.h"
-#include "checkpoint/checkpoint_io.h"
 
 namespace fathom::checkpoint {
 namespace {

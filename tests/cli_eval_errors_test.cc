@@ -28,8 +28,9 @@ class EvalErrorsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
-    testing::WriteLines(File("input.de"),
-                        testing::ReadGzipLines(testing::SharedDataDir() + "/translation/multi30k/val.de.gz", 5));
+    testing::WriteLines(
+        File("input.de"),
+        testing::ReadGzipLines(testing::SharedDataDir() + "/translation/multi30k/val.de.gz", 5));
     ASSERT_EQ(testing::MakeTinyRun(*dir_, {}), "");
     // A second vocabulary (250 pieces) for the mismatch test; prepared, not trained.
     testing::TinyRun other;

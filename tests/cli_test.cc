@@ -55,10 +55,13 @@ TEST(CliTest, PrepareRunsAndReportsCountsAndMissingInputs) {
   testing::TempDir dir;
   testing::WriteLines(dir.File("a.de"), {"ein kleiner Test", "noch ein Satz", "der dritte Satz"});
   testing::WriteLines(dir.File("a.en"), {"a small test", "another sentence", "the third sentence"});
-  const std::string config = absl::StrCat(R"(
+  const std::string config =
+      absl::StrCat(R"(
     data {
-      split { name: "train" source: ")", dir.File("a.de"), R"(" target: ")", dir.File("a.en"), R"(" }
-      prepared_dir: ")", dir.File("out"), R"("
+      split { name: "train" source: ")",
+                   dir.File("a.de"), R"(" target: ")", dir.File("a.en"), R"(" }
+      prepared_dir: ")",
+                   dir.File("out"), R"("
       sentencepiece { vocab_size: 30 }
     })");
   testing::WriteTextFile(dir.File("run.pbtxt"), config);
@@ -68,9 +71,10 @@ TEST(CliTest, PrepareRunsAndReportsCountsAndMissingInputs) {
   EXPECT_THAT(ok.output, HasSubstr("max_length_ratio: 3"));  // a default, printed
   EXPECT_THAT(ok.output, HasSubstr("split train: read 3, kept 3"));
 
-  testing::WriteTextFile(dir.File("missing.pbtxt"),
-                         absl::StrCat(R"(data { split { name: "train" source: ")", dir.File("gone.de"),
-                                      R"(" target: "x" } prepared_dir: ")", dir.File("out2"), R"(" })"));
+  testing::WriteTextFile(
+      dir.File("missing.pbtxt"),
+      absl::StrCat(R"(data { split { name: "train" source: ")", dir.File("gone.de"),
+                   R"(" target: "x" } prepared_dir: ")", dir.File("out2"), R"(" })"));
   Result missing = RunFathom(absl::StrCat("prepare --config ", dir.File("missing.pbtxt")));
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.output, HasSubstr("gone.de: no such file"));
@@ -83,16 +87,21 @@ TEST(CliTest, TrainUsesTheConfiguredBackend) {
   testing::WriteLines(dir.File("a.de"), {"ein kleiner Test", "noch ein Satz", "der dritte Satz"});
   testing::WriteLines(dir.File("a.en"), {"a small test", "another sentence", "the third sentence"});
   const auto config = [&](const std::string& name, const std::string& distributed) {
-    testing::WriteTextFile(dir.File(name), absl::StrCat(R"(
-      run_dir: ")", dir.File("run-" + name), R"("
+    testing::WriteTextFile(dir.File(name),
+                           absl::StrCat(R"(
+      run_dir: ")",
+                                        dir.File("run-" + name), R"("
       data {
-        split { name: "train" source: ")", dir.File("a.de"), R"(" target: ")", dir.File("a.en"), R"(" }
-        prepared_dir: ")", dir.File("out"), R"("
+        split { name: "train" source: ")",
+                                        dir.File("a.de"), R"(" target: ")", dir.File("a.en"), R"(" }
+        prepared_dir: ")",
+                                        dir.File("out"), R"("
         sentencepiece { vocab_size: 30 }
       }
       model { encoder_layers: 1 decoder_layers: 1 d_model: 16 heads: 2 ffn_dim: 32 }
       optim { max_steps: 1 warmup_steps: 1 }
-      distributed { threads: 1 )", distributed, " }"));
+      distributed { threads: 1 )",
+                                        distributed, " }"));
     return dir.File(name);
   };
   const std::string mpi = config("mpi.pbtxt", "backend: MPI device: \"cpu\"");
@@ -102,7 +111,8 @@ TEST(CliTest, TrainUsesTheConfiguredBackend) {
   EXPECT_EQ(trained.exit_code, 0) << trained.output;
   EXPECT_THAT(trained.output, HasSubstr("MPI communicator"));
 
-  Result nccl = RunFathom(absl::StrCat("train --config ", config("nccl.pbtxt", "backend: NCCL device: \"cpu\"")));
+  Result nccl = RunFathom(
+      absl::StrCat("train --config ", config("nccl.pbtxt", "backend: NCCL device: \"cpu\"")));
   EXPECT_EQ(nccl.exit_code, 2) << nccl.output;
   EXPECT_THAT(nccl.output, HasSubstr("distributed.backend: NCCL moves CUDA tensors"));
 }
@@ -114,9 +124,11 @@ TEST(CliTest, TrainLoadsPretrainedEmbeddings) {
   testing::TempDir dir;
   std::string vectors;
   int words = 0;
-  for (const char* word : {"ein", "eine", "mann", "frau", "hund", "auf", "der", "die", "und", "mit"}) {
+  for (const char* word :
+       {"ein", "eine", "mann", "frau", "hund", "auf", "der", "die", "und", "mit"}) {
     vectors += word;
-    for (int i = 0; i < 16; ++i) vectors += " " + std::to_string(0.1 * ((i * 7 + words * 3) % 11) - 0.4);
+    for (int i = 0; i < 16; ++i)
+      vectors += " " + std::to_string(0.1 * ((i * 7 + words * 3) % 11) - 0.4);
     vectors += "\n";
     ++words;
   }
@@ -144,15 +156,18 @@ TEST(CliTest, ScorePrintsSacreBleuLineAndChecksLineCounts) {
   testing::WriteLines(dir.File("hyp"), {"the cat sat on the mat", "a dog runs"});
   testing::WriteLines(dir.File("ref1"), {"the cat sat on the mat", "a dog runs"});
   testing::WriteLines(dir.File("ref2"), {"there is a cat on the mat", "the dog is running"});
-  Result one = RunFathom(absl::StrCat("score --hyp ", dir.File("hyp"), " --ref ", dir.File("ref1")));
+  Result one =
+      RunFathom(absl::StrCat("score --hyp ", dir.File("hyp"), " --ref ", dir.File("ref1")));
   EXPECT_EQ(one.exit_code, 0) << one.output;
-  EXPECT_THAT(one.output, HasSubstr("BLEU = 100.00 100.0/100.0/100.0/100.0 (BP = 1.000 ratio = 1.000"));
+  EXPECT_THAT(one.output,
+              HasSubstr("BLEU = 100.00 100.0/100.0/100.0/100.0 (BP = 1.000 ratio = 1.000"));
   EXPECT_THAT(one.output, HasSubstr("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"));
-  Result two = RunFathom(absl::StrCat("score --hyp ", dir.File("hyp"), " --ref ", dir.File("ref2"), " --ref ",
-                                      dir.File("ref1")));
+  Result two = RunFathom(absl::StrCat("score --hyp ", dir.File("hyp"), " --ref ", dir.File("ref2"),
+                                      " --ref ", dir.File("ref1")));
   EXPECT_THAT(two.output, HasSubstr("nrefs:2|"));
   testing::WriteLines(dir.File("short"), {"only one line"});
-  Result bad = RunFathom(absl::StrCat("score --hyp ", dir.File("hyp"), " --ref ", dir.File("short")));
+  Result bad =
+      RunFathom(absl::StrCat("score --hyp ", dir.File("hyp"), " --ref ", dir.File("short")));
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.output, HasSubstr("short"));
   EXPECT_THAT(RunFathom("score --hyp x").output, HasSubstr("usage: fathom score"));

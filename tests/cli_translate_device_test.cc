@@ -24,8 +24,9 @@ class TranslateDeviceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
-    testing::WriteLines(File("input.de"),
-                        testing::ReadGzipLines(testing::SharedDataDir() + "/translation/multi30k/val.de.gz", 12));
+    testing::WriteLines(
+        File("input.de"),
+        testing::ReadGzipLines(testing::SharedDataDir() + "/translation/multi30k/val.de.gz", 12));
     ASSERT_EQ(testing::MakeTinyRun(*dir_, {}), "");
   }
   static void TearDownTestSuite() { delete dir_; }

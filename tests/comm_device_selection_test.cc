@@ -1,6 +1,5 @@
 // comm::SelectDevice: the config's device, the rank's place on its host and the visible GPUs.
 #include "comm/device_selection.h"
-
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -60,7 +59,8 @@ TEST(SelectDeviceTest, CudaWithoutGpuAndBadArgumentsAreErrors) {
 
   auto unknown = SelectDevice("gpu", 0, 1, 1);
   ASSERT_FALSE(unknown.ok());
-  EXPECT_THAT(unknown.status().message(), HasSubstr("distributed.device: must be auto, cpu or cuda"));
+  EXPECT_THAT(unknown.status().message(),
+              HasSubstr("distributed.device: must be auto, cpu or cuda"));
 
   EXPECT_FALSE(SelectDevice("cpu", 2, 2, 0).ok());
   EXPECT_FALSE(SelectDevice("cpu", -1, 2, 0).ok());

@@ -1,9 +1,8 @@
 // The launcher's view of rank and size, and the check that catches ranks MPI never connected.
-#include "comm/launcher_environment.h"
-
 #include <map>
 #include <string>
 
+#include "comm/launcher_environment.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -20,16 +19,19 @@ GetEnvFunction Env(std::map<std::string, std::string> vars) {
 }
 
 TEST(LauncherEnvironmentTest, ReadsOpenMpiSrunAndHydra) {
-  auto ompi = ReadLauncherEnvironment(
-      Env({{"OMPI_COMM_WORLD_RANK", "3"}, {"OMPI_COMM_WORLD_SIZE", "8"}, {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}}));
+  auto ompi = ReadLauncherEnvironment(Env({{"OMPI_COMM_WORLD_RANK", "3"},
+                                           {"OMPI_COMM_WORLD_SIZE", "8"},
+                                           {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}}));
   ASSERT_TRUE(ompi.has_value());
   EXPECT_EQ(ompi->launcher, "mpirun");
   EXPECT_EQ(ompi->rank, 3);
   EXPECT_EQ(ompi->size, 8);
   EXPECT_EQ(ompi->local_rank, 1);
 
-  auto srun = ReadLauncherEnvironment(Env(
-      {{"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "5"}, {"SLURM_STEP_NUM_TASKS", "16"}, {"SLURM_LOCALID", "5"}}));
+  auto srun = ReadLauncherEnvironment(Env({{"SLURM_STEP_ID", "0"},
+                                           {"SLURM_PROCID", "5"},
+                                           {"SLURM_STEP_NUM_TASKS", "16"},
+                                           {"SLURM_LOCALID", "5"}}));
   ASSERT_TRUE(srun.has_value());
   EXPECT_EQ(srun->launcher, "srun");
   EXPECT_EQ(srun->rank, 5);
@@ -44,11 +46,14 @@ TEST(LauncherEnvironmentTest, ReadsOpenMpiSrunAndHydra) {
 TEST(LauncherEnvironmentTest, NoLauncherBatchShellAndGarbageGiveNothing) {
   EXPECT_FALSE(ReadLauncherEnvironment(Env({})).has_value());
   // sbatch's batch shell has SLURM_PROCID but is not a job step.
-  EXPECT_FALSE(ReadLauncherEnvironment(Env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}})).has_value());
   EXPECT_FALSE(
-      ReadLauncherEnvironment(Env({{"OMPI_COMM_WORLD_RANK", "x"}, {"OMPI_COMM_WORLD_SIZE", "2"}})).has_value());
+      ReadLauncherEnvironment(Env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}})).has_value());
   EXPECT_FALSE(
-      ReadLauncherEnvironment(Env({{"OMPI_COMM_WORLD_RANK", "2"}, {"OMPI_COMM_WORLD_SIZE", "2"}})).has_value());
+      ReadLauncherEnvironment(Env({{"OMPI_COMM_WORLD_RANK", "x"}, {"OMPI_COMM_WORLD_SIZE", "2"}}))
+          .has_value());
+  EXPECT_FALSE(
+      ReadLauncherEnvironment(Env({{"OMPI_COMM_WORLD_RANK", "2"}, {"OMPI_COMM_WORLD_SIZE", "2"}}))
+          .has_value());
 }
 
 TEST(LauncherEnvironmentTest, SrunWithoutPmixIsCaughtWithTheFix) {
@@ -57,7 +62,8 @@ TEST(LauncherEnvironmentTest, SrunWithoutPmixIsCaughtWithTheFix) {
   EXPECT_TRUE(CheckAgainstLauncher(std::nullopt, 0, 1).ok());
   const absl::Status lonely = CheckAgainstLauncher(srun, 0, 1);
   EXPECT_EQ(lonely.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(lonely.message(), HasSubstr("srun started this process as rank 1 of 2, but MPI sees rank 0 of 1"));
+  EXPECT_THAT(lonely.message(),
+              HasSubstr("srun started this process as rank 1 of 2, but MPI sees rank 0 of 1"));
   EXPECT_THAT(lonely.message(), HasSubstr("srun --mpi=pmix"));
 }
 

@@ -88,10 +88,10 @@ TEST(MpiCommunicatorTest, AllReduceEveryDtypeAndOpExactly) {
 
 TEST(MpiCommunicatorTest, BroadcastFromRootOne) {
   const bool root = Comm().rank() == 1;
-  torch::Tensor floats = root ? torch::arange(12, torch::kFloat).reshape({3, 4}) * 3
-                              : torch::zeros({3, 4});
-  torch::Tensor ints = root ? torch::full({5}, int64_t{1} << 40, torch::kLong)
-                            : torch::zeros({5}, torch::kLong);
+  torch::Tensor floats =
+      root ? torch::arange(12, torch::kFloat).reshape({3, 4}) * 3 : torch::zeros({3, 4});
+  torch::Tensor ints =
+      root ? torch::full({5}, int64_t{1} << 40, torch::kLong) : torch::zeros({5}, torch::kLong);
   ASSERT_TRUE(Comm().Broadcast(floats, 1).ok());
   ASSERT_TRUE(Comm().Broadcast(ints, 1).ok());
   EXPECT_TRUE(torch::equal(floats, torch::arange(12, torch::kFloat).reshape({3, 4}) * 3));
@@ -124,8 +124,8 @@ TEST(MpiCommunicatorTest, AllGathersIntsDoublesAndBytes) {
 
 TEST(MpiCommunicatorTest, AsyncAllReducesFinishInOrderWithRightResults) {
   const float r = static_cast<float>(Comm().rank());
-  torch::Tensor big = torch::full({1 << 20}, r + 1);            // sum: 3
-  torch::Tensor small = torch::full({10}, 10 * r - 4);          // max: 6
+  torch::Tensor big = torch::full({1 << 20}, r + 1);                       // sum: 3
+  torch::Tensor small = torch::full({10}, 10 * r - 4);                     // max: 6
   torch::Tensor doubles = torch::full({100000}, 1.0 + r, torch::kDouble);  // avg: 1.5
   std::shared_ptr<Work> first = Comm().AllReduceAsync(big, ReduceOp::kSum);
   std::shared_ptr<Work> second = Comm().AllReduceAsync(small, ReduceOp::kMax);
@@ -249,9 +249,10 @@ TEST(MpiCommunicatorTest, Time25MegabyteFloatAllReduce) {
   const double mean = seconds / iterations;
   const double algbw = n * 4 / mean / 1e9;
   if (Comm().rank() == 0) {
-    std::printf("all-reduce float32[%lld] (%.1f MB) over 2 ranks: %.2f ms, algbw %.2f GB/s, "
-                "busbw %.2f GB/s\n",
-                static_cast<long long>(n), n * 4 / 1e6, mean * 1e3, algbw, algbw);
+    std::printf(
+        "all-reduce float32[%lld] (%.1f MB) over 2 ranks: %.2f ms, algbw %.2f GB/s, "
+        "busbw %.2f GB/s\n",
+        static_cast<long long>(n), n * 4 / 1e6, mean * 1e3, algbw, algbw);
   }
 }
 

@@ -73,14 +73,15 @@ TEST(NcclCommunicatorTest, AllReduceEveryDtypeAndOpExactlyOnTheGpu) {
     for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMax, ReduceOp::kAvg}) {
       torch::Tensor expected = op == ReduceOp::kSum   ? sum
                                : op == ReduceOp::kMax ? max
-                               : integral ? sum.div(Size(), "trunc")
-                                          : sum.to(torch::kDouble) / Size();
+                               : integral             ? sum.div(Size(), "trunc")
+                                                      : sum.to(torch::kDouble) / Size();
       torch::Tensor t = RankValues(Comm().rank(), n).to(Gpu(), dtype).reshape({10, 100}).clone();
       const absl::Status status = Comm().AllReduce(t, op);
       ASSERT_TRUE(status.ok()) << status;
       EXPECT_EQ(t.scalar_type(), dtype);
       EXPECT_EQ(t.device(), Gpu());
-      EXPECT_TRUE(torch::equal(t.reshape({n}).cpu().to(torch::kDouble), expected.to(torch::kDouble)))
+      EXPECT_TRUE(
+          torch::equal(t.reshape({n}).cpu().to(torch::kDouble), expected.to(torch::kDouble)))
           << c10::toString(dtype) << " " << ReduceOpName(op);
     }
   }
@@ -91,7 +92,7 @@ TEST(NcclCommunicatorTest, AsyncReductionsCompleteInOrderAroundCpuOnes) {
   const float r = static_cast<float>(Comm().rank()), size = static_cast<float>(Size());
   // Produced on the caller's stream just before: NCCL must wait for these kernels.
   torch::Tensor big = torch::full({1 << 22}, r + 1, Gpu()).mul_(2);  // sum: size (size + 1)
-  torch::Tensor small = torch::full({10}, 10 * r - 4, Gpu());         // max: 10 (size - 1) - 4
+  torch::Tensor small = torch::full({10}, 10 * r - 4, Gpu());        // max: 10 (size - 1) - 4
   std::shared_ptr<Work> first = Comm().AllReduceAsync(big, ReduceOp::kSum);
   std::shared_ptr<Work> second = Comm().AllReduceAsync(small, ReduceOp::kMax);
   // A CPU tensor goes through MPI after both, as issued.
@@ -112,10 +113,11 @@ TEST(NcclCommunicatorTest, BroadcastOnGpuAndCpu) {
   SKIP_WITHOUT_NCCL();
   const int root_rank = Size() - 1;
   const bool root = Comm().rank() == root_rank;
-  torch::Tensor gpu = root ? torch::arange(12, torch::TensorOptions(Gpu()).dtype(torch::kBFloat16))
-                           : torch::zeros({12}, torch::TensorOptions(Gpu()).dtype(torch::kBFloat16));
-  torch::Tensor cpu = root ? torch::full({5}, int64_t{1} << 40, torch::kLong)
-                           : torch::zeros({5}, torch::kLong);
+  torch::Tensor gpu = root
+                          ? torch::arange(12, torch::TensorOptions(Gpu()).dtype(torch::kBFloat16))
+                          : torch::zeros({12}, torch::TensorOptions(Gpu()).dtype(torch::kBFloat16));
+  torch::Tensor cpu =
+      root ? torch::full({5}, int64_t{1} << 40, torch::kLong) : torch::zeros({5}, torch::kLong);
   ASSERT_TRUE(Comm().Broadcast(gpu, root_rank).ok());
   ASSERT_TRUE(Comm().Broadcast(cpu, root_rank).ok());
   EXPECT_TRUE(torch::equal(gpu.cpu(), torch::arange(12, torch::kBFloat16)));
@@ -140,7 +142,8 @@ TEST(NcclCommunicatorTest, ArgumentErrorsNameRankDeviceAndOperation) {
   // A tensor on another GPU than the communicator's (only where this process sees two).
   const int gpus = static_cast<int>(torch::cuda::device_count());
   if (gpus > 1) {
-    torch::Tensor elsewhere = torch::zeros({4}, torch::Device(torch::kCUDA, (Gpu().index() + 1) % gpus));
+    torch::Tensor elsewhere =
+        torch::zeros({4}, torch::Device(torch::kCUDA, (Gpu().index() + 1) % gpus));
     status = Comm().AllReduce(elsewhere, ReduceOp::kSum);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(status.message(), HasSubstr("this communicator moves tensors on " + Gpu().str()));
@@ -165,7 +168,8 @@ int main(int argc, char** argv) {
   if (!fathom::comm::NcclBackendBuilt()) {
     g_skip_reason = "this build has no NCCL backend (CPU LibTorch, or NCCL not found)";
   } else if (gpus < size) {
-    g_skip_reason = absl::StrCat(gpus, " GPU(s) visible for ", size, " rank(s); the test needs one per rank");
+    g_skip_reason =
+        absl::StrCat(gpus, " GPU(s) visible for ", size, " rank(s); the test needs one per rank");
   }
   if (!g_skip_reason.empty()) {
     // No communicator, so no MPI: each rank runs the tests, which skip; rank 0 reports.

@@ -91,9 +91,11 @@ TEST(CommunicatorFactoryTest, RecognisesLaunchers) {
   EXPECT_TRUE(StartedByMpiLauncher(FakeEnvironment({{"OMPI_COMM_WORLD_SIZE", "2"}})));
   EXPECT_TRUE(StartedByMpiLauncher(FakeEnvironment({{"PMIX_RANK", "0"}})));
   EXPECT_TRUE(StartedByMpiLauncher(FakeEnvironment({{"PMI_SIZE", "4"}})));
-  EXPECT_TRUE(StartedByMpiLauncher(FakeEnvironment({{"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "3"}})));
+  EXPECT_TRUE(
+      StartedByMpiLauncher(FakeEnvironment({{"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "3"}})));
   // An sbatch script sets SLURM_PROCID without being one of many ranks.
-  EXPECT_FALSE(StartedByMpiLauncher(FakeEnvironment({{"SLURM_PROCID", "0"}, {"SLURM_JOB_ID", "9"}})));
+  EXPECT_FALSE(
+      StartedByMpiLauncher(FakeEnvironment({{"SLURM_PROCID", "0"}, {"SLURM_JOB_ID", "9"}})));
   EXPECT_FALSE(StartedByMpiLauncher(FakeEnvironment({{"OMPI_COMM_WORLD_SIZE", ""}})));
 }
 

@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "proto/config.pb.h"
 #include "proto/config_io.h"
 #include "proto/config_validation.h"
@@ -109,7 +109,9 @@ TEST(ConfigTest, DataSplitRules) {
   EXPECT_THAT(message, HasSubstr("data.split[0].name"));
   EXPECT_THAT(message, HasSubstr("data.split[0].target: required"));
   EXPECT_THAT(message, HasSubstr("data.split[2].name: \"valid\" is used by two splits"));
-  EXPECT_THAT(message, HasSubstr("data.sentencepiece.source_model: source_model and target_model go together"));
+  EXPECT_THAT(
+      message,
+      HasSubstr("data.sentencepiece.source_model: source_model and target_model go together"));
   EXPECT_THAT(message, HasSubstr("data.sentencepiece.eos_id: id 0 is already used"));
 }
 
@@ -173,8 +175,8 @@ TEST(ConfigTest, EveryFieldIsReadBySomething) {
   std::string code;
   namespace fs = std::filesystem;
   const fs::path root = testing::SourceDir();
-  for (const char* folder : {"base", "bench", "comm", "data", "decode", "eval", "launch", "models", "prepare",
-                             "checkpoint", "trainer"}) {
+  for (const char* folder : {"base", "bench", "comm", "data", "decode", "eval", "launch", "models",
+                             "prepare", "checkpoint", "trainer"}) {
     if (!fs::exists(root / folder)) continue;
     for (const auto& entry : fs::recursive_directory_iterator(root / folder)) {
       const std::string extension = entry.path().extension().string();

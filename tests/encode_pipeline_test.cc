@@ -50,12 +50,12 @@ TEST(EncodePipelineTest, OutputIsInInputOrderWithManyThreads) {
   CountingSource source(5000, -1);
   std::vector<std::vector<int>> sources;
   int64_t expected_sequence = 0;
-  const absl::Status status = EncodePairs(source, vocab, vocab, EncodeOptions{4, 7},
-                                          [&](const EncodedChunk& chunk) {
-                                            EXPECT_EQ(chunk.sequence, expected_sequence++);
-                                            for (const auto& ids : chunk.source) sources.push_back(ids);
-                                            return absl::OkStatus();
-                                          });
+  const absl::Status status =
+      EncodePairs(source, vocab, vocab, EncodeOptions{4, 7}, [&](const EncodedChunk& chunk) {
+        EXPECT_EQ(chunk.sequence, expected_sequence++);
+        for (const auto& ids : chunk.source) sources.push_back(ids);
+        return absl::OkStatus();
+      });
   ASSERT_TRUE(status.ok()) << status;
   ASSERT_EQ(sources.size(), 5000u);
   for (int i = 0; i < 5000; i += 97) {
@@ -77,11 +77,10 @@ TEST(EncodePipelineTest, SinkErrorStopsTheRun) {
   const Vocabulary vocab = TrainSmallVocabulary();
   CountingSource source(100000, -1);
   int calls = 0;
-  const absl::Status status = EncodePairs(source, vocab, vocab, EncodeOptions{2, 64},
-                                          [&](const EncodedChunk&) {
-                                            return ++calls == 5 ? absl::DataLossError("disk full")
-                                                                : absl::OkStatus();
-                                          });
+  const absl::Status status =
+      EncodePairs(source, vocab, vocab, EncodeOptions{2, 64}, [&](const EncodedChunk&) {
+        return ++calls == 5 ? absl::DataLossError("disk full") : absl::OkStatus();
+      });
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(calls, 5);
 }

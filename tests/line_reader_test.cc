@@ -58,7 +58,8 @@ TEST(LineReaderTest, StripsCarriageReturnAndKeepsUnterminatedLastLine) {
   testing::TempDir dir;
   testing::WriteTextFile(dir.File("crlf.txt"), "one\r\ntwo\r\nthree");
   absl::Status status;
-  EXPECT_EQ(ReadAll(dir.File("crlf.txt"), &status), (std::vector<std::string>{"one", "two", "three"}));
+  EXPECT_EQ(ReadAll(dir.File("crlf.txt"), &status),
+            (std::vector<std::string>{"one", "two", "three"}));
 }
 
 TEST(LineReaderTest, LinesLongerThanTheBlock) {
@@ -85,7 +86,9 @@ TEST(LineReaderTest, FileWithoutLineBreaksIsRefusedNotBuffered) {
 
 TEST(LineReaderTest, DropsAByteOrderMark) {
   testing::TempDir dir;
-  testing::WriteTextFile(dir.File("bom.txt"), "\xEF\xBB\xBF" "erste\nzweite\n");
+  testing::WriteTextFile(dir.File("bom.txt"),
+                         "\xEF\xBB\xBF"
+                         "erste\nzweite\n");
   absl::Status status;
   EXPECT_EQ(ReadAll(dir.File("bom.txt"), &status), (std::vector<std::string>{"erste", "zweite"}));
 }

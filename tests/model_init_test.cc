@@ -1,8 +1,8 @@
 #include <cmath>
-#include <thread>
-#include <vector>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "models/initialisation.h"
@@ -50,8 +50,10 @@ TEST(InitFormulaTest, AdminConstantMatchesReferenceValues) {
   ApplyAdminConstant(*model);
   auto* enc = model->encoder->layers[0]->as<EncoderLayerImpl>();
   auto* dec = model->decoder->layers[5]->as<DecoderLayerImpl>();
-  EXPECT_NEAR(enc->ffn_residual->omega[3].item<double>(), std::sqrt(13.0 / std::log(13.0) - 1.0), 1e-6);
-  EXPECT_NEAR(dec->cross_residual->omega[0].item<double>(), std::sqrt(19.0 / std::log(19.0) - 1.0), 1e-6);
+  EXPECT_NEAR(enc->ffn_residual->omega[3].item<double>(), std::sqrt(13.0 / std::log(13.0) - 1.0),
+              1e-6);
+  EXPECT_NEAR(dec->cross_residual->omega[0].item<double>(), std::sqrt(19.0 / std::log(19.0) - 1.0),
+              1e-6);
 }
 
 TEST(InitFormulaTest, TFixupScalesExactlyTheNamedMatrices) {
@@ -67,26 +69,32 @@ TEST(InitFormulaTest, TFixupScalesExactlyTheNamedMatrices) {
   auto* fe = fixed->encoder->layers[2]->as<EncoderLayerImpl>();
   EXPECT_TRUE(torch::allclose(fe->ffn->fc1->weight, pe->ffn->fc1->weight * enc));
   EXPECT_TRUE(torch::allclose(fe->ffn->fc2->weight, pe->ffn->fc2->weight * enc));
-  EXPECT_TRUE(torch::allclose(fe->self_attention->out_proj->weight, pe->self_attention->out_proj->weight * enc));
-  EXPECT_TRUE(torch::allclose(fe->self_attention->q_proj->weight, pe->self_attention->q_proj->weight));
-  EXPECT_TRUE(torch::allclose(fe->self_attention->k_proj->weight, pe->self_attention->k_proj->weight));
+  EXPECT_TRUE(torch::allclose(fe->self_attention->out_proj->weight,
+                              pe->self_attention->out_proj->weight * enc));
+  EXPECT_TRUE(
+      torch::allclose(fe->self_attention->q_proj->weight, pe->self_attention->q_proj->weight));
+  EXPECT_TRUE(
+      torch::allclose(fe->self_attention->k_proj->weight, pe->self_attention->k_proj->weight));
   // Value: plain Xavier (gain 1) times the scale; check the distribution, not just the ratio.
   const auto& v = fe->self_attention->v_proj->weight;
   EXPECT_NEAR(Std(v) / (XavierStd(v) * enc), 1.0, 0.05);
   auto* pd = plain->decoder->layers[7]->as<DecoderLayerImpl>();
   auto* fd = fixed->decoder->layers[7]->as<DecoderLayerImpl>();
-  EXPECT_TRUE(torch::allclose(fd->cross_attention->out_proj->weight, pd->cross_attention->out_proj->weight * dec));
+  EXPECT_TRUE(torch::allclose(fd->cross_attention->out_proj->weight,
+                              pd->cross_attention->out_proj->weight * dec));
   EXPECT_NEAR(Std(fd->cross_attention->v_proj->weight) / (XavierStd(v) * dec), 1.0, 0.05);
   EXPECT_TRUE(torch::allclose(fd->ffn->fc2->weight, pd->ffn->fc2->weight * dec));
   // Decoder input embeddings: N(0, d^-1/2) times (9 N_dec)^-1/4.
-  EXPECT_NEAR(Std(fixed->target_embeddings->table.narrow(0, 1, 49)), std::pow(64.0, -0.5) * dec, 0.02 * dec);
+  EXPECT_NEAR(Std(fixed->target_embeddings->table.narrow(0, 1, 49)), std::pow(64.0, -0.5) * dec,
+              0.02 * dec);
   // No LayerNorm anywhere in T-Fixup layers.
   EXPECT_FALSE(fe->ffn_residual->norm);
 }
 
 TEST(InitFormulaTest, DtFixupFactorsForVanillaAndRelationAwareLayers) {
   const double mu = 7.5;
-  EXPECT_NEAR(DtFixupScale(24, mu, true), 1.0 / std::sqrt(24.0 * (4 * mu * mu + 2 * mu + 2)), 1e-12);
+  EXPECT_NEAR(DtFixupScale(24, mu, true), 1.0 / std::sqrt(24.0 * (4 * mu * mu + 2 * mu + 2)),
+              1e-12);
   EXPECT_NEAR(DtFixupScale(24, mu, false), 1.0 / (std::sqrt(24.0) * 2 * mu), 1e-12);
   auto options = testing::SmallOptions(InitConfig::DT_FIXUP, 6, 64);
   options.num_relations = 5;
@@ -99,10 +107,13 @@ TEST(InitFormulaTest, DtFixupFactorsForVanillaAndRelationAwareLayers) {
   auto* pe = plain->encoder->layers[1]->as<EncoderLayerImpl>();
   auto* fe = fixed->encoder->layers[1]->as<EncoderLayerImpl>();
   EXPECT_TRUE(torch::allclose(fe->ffn->fc1->weight, pe->ffn->fc1->weight * enc));
-  EXPECT_TRUE(torch::allclose(fe->self_attention->out_proj->weight, pe->self_attention->out_proj->weight * enc));
-  EXPECT_TRUE(torch::allclose(fe->self_attention->relation_v, pe->self_attention->relation_v * enc));
+  EXPECT_TRUE(torch::allclose(fe->self_attention->out_proj->weight,
+                              pe->self_attention->out_proj->weight * enc));
+  EXPECT_TRUE(
+      torch::allclose(fe->self_attention->relation_v, pe->self_attention->relation_v * enc));
   EXPECT_TRUE(torch::allclose(fe->self_attention->relation_k, pe->self_attention->relation_k));
-  EXPECT_TRUE(torch::allclose(fe->self_attention->q_proj->weight, pe->self_attention->q_proj->weight));
+  EXPECT_TRUE(
+      torch::allclose(fe->self_attention->q_proj->weight, pe->self_attention->q_proj->weight));
   EXPECT_TRUE(torch::allclose(fe->ffn->fc1->bias, pe->ffn->fc1->bias));
   const auto& v = fe->self_attention->v_proj->weight;
   EXPECT_NEAR(Std(v) / (XavierStd(v) * enc), 1.0, 0.05);

@@ -34,7 +34,8 @@ TEST_P(SchemeTest, ShapesAndPaddingDoNotLeak) {
   EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{3, 6, 50}));
   EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
   // Row 1 alone, without padding, gives the same logits at its real positions.
-  torch::Tensor alone = model->forward(src[1].narrow(0, 0, 4).unsqueeze(0), tgt[1].narrow(0, 0, 3).unsqueeze(0));
+  torch::Tensor alone =
+      model->forward(src[1].narrow(0, 0, 4).unsqueeze(0), tgt[1].narrow(0, 0, 3).unsqueeze(0));
   EXPECT_TRUE(torch::allclose(alone[0], logits[1].narrow(0, 0, 3), 1e-4, 1e-4));
 }
 
@@ -54,7 +55,8 @@ TEST_P(SchemeTest, DecoderIsCausal) {
 // One training forward and backward of `model` (already on its device and dtype) on a padded
 // batch: the logits keep the model's dtype, the loss is finite, and so is every gradient, on the
 // model's device.
-void ExpectFiniteForwardBackward(Seq2Seq& model, const torch::Device& device, torch::ScalarType dtype) {
+void ExpectFiniteForwardBackward(Seq2Seq& model, const torch::Device& device,
+                                 torch::ScalarType dtype) {
   model->train();
   torch::Tensor src = testing::PaddedIds({7, 5}, 50, 5).to(device);
   torch::Tensor tgt = testing::PaddedIds({6, 6}, 50, 6).to(device);
@@ -98,13 +100,16 @@ TEST_P(SchemeTest, IncrementalDecodingEqualsTheFullDecoder) {
   DecoderCache moved = model->StartDecoding(memory, src);
   for (int64_t t = 0; t < 3; ++t) model->DecodeStep(tgt.select(1, t), moved);
   moved.Reorder(torch::tensor({2, 0, 1}, torch::kLong));
-  torch::Tensor next = model->DecodeStep(tgt.index_select(0, torch::tensor({2, 0, 1}, torch::kLong)).select(1, 3), moved);
-  EXPECT_TRUE(torch::allclose(next, full.select(1, 3).index_select(0, torch::tensor({2, 0, 1}, torch::kLong)), 1e-4, 1e-5));
+  torch::Tensor next = model->DecodeStep(
+      tgt.index_select(0, torch::tensor({2, 0, 1}, torch::kLong)).select(1, 3), moved);
+  EXPECT_TRUE(torch::allclose(
+      next, full.select(1, 3).index_select(0, torch::tensor({2, 0, 1}, torch::kLong)), 1e-4, 1e-5));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllSchemes, SchemeTest,
-                         ::testing::Values(InitConfig::POST_LN, InitConfig::PRE_LN, InitConfig::ADMIN,
-                                           InitConfig::T_FIXUP, InitConfig::DT_FIXUP));
+                         ::testing::Values(InitConfig::POST_LN, InitConfig::PRE_LN,
+                                           InitConfig::ADMIN, InitConfig::T_FIXUP,
+                                           InitConfig::DT_FIXUP));
 
 // The model on every device and dtype of the test matrix (tests/device_matrix.h), Admin (the
 // flagship scheme) with real padding: results agree with the CPU float32 model to the dtype's
@@ -123,7 +128,8 @@ class DeviceModelTest : public ::testing::TestWithParam<testing::DeviceDtype> {
   // |a - b| <= factor * tol (1 + |b|) everywhere, after moving both to CPU float32. Results of
   // one dtype compared with each other take factor 1; with the float32 model, 2 (its weights
   // are rounded to the dtype too).
-  ::testing::AssertionResult Close(const torch::Tensor& a, const torch::Tensor& b, double factor = 1) const {
+  ::testing::AssertionResult Close(const torch::Tensor& a, const torch::Tensor& b,
+                                   double factor = 1) const {
     const double tol = factor * testing::Tolerance(GetParam().dtype);
     torch::Tensor x = a.to(torch::kCPU, torch::kFloat), y = b.to(torch::kCPU, torch::kFloat);
     const double worst = ((x - y).abs() / (1 + y.abs())).max().item<double>();
@@ -138,7 +144,8 @@ TEST_P(DeviceModelTest, AgreesWithTheCpuFloat32ModelAndPaddingDoesNotLeak) {
   Seq2Seq model = OnDevice(reference);
   model->eval();
   torch::NoGradGuard no_grad;
-  torch::Tensor src = testing::PaddedIds({7, 4, 6}, 50, 1), tgt = testing::PaddedIds({5, 3, 6}, 50, 2);
+  torch::Tensor src = testing::PaddedIds({7, 4, 6}, 50, 1),
+                tgt = testing::PaddedIds({5, 3, 6}, 50, 2);
   torch::Tensor logits = model->forward(src.to(GetParam().device), tgt.to(GetParam().device));
   EXPECT_EQ(logits.device(), GetParam().device);
   EXPECT_EQ(logits.scalar_type(), GetParam().dtype);
@@ -147,7 +154,8 @@ TEST_P(DeviceModelTest, AgreesWithTheCpuFloat32ModelAndPaddingDoesNotLeak) {
   const torch::Tensor expected = reference->forward(src, tgt);
   for (int64_t r = 0; r < 3; ++r) {
     const int64_t real = std::vector<int64_t>{5, 3, 6}[r];
-    EXPECT_TRUE(Close(logits[r].narrow(0, 0, real), expected[r].narrow(0, 0, real), 2)) << "row " << r;
+    EXPECT_TRUE(Close(logits[r].narrow(0, 0, real), expected[r].narrow(0, 0, real), 2))
+        << "row " << r;
   }
   // Row 1 alone, without padding, gives the logits it gets in the padded batch.
   torch::Tensor alone = model->forward(src[1].narrow(0, 0, 4).unsqueeze(0).to(GetParam().device),
@@ -178,7 +186,8 @@ TEST_P(DeviceModelTest, ForwardBackwardGivesFiniteGradientsOnTheDevice) {
   ExpectFiniteForwardBackward(model, GetParam().device, GetParam().dtype);
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, DeviceModelTest, ::testing::ValuesIn(testing::DeviceDtypes(/*fp16=*/true)),
+INSTANTIATE_TEST_SUITE_P(Devices, DeviceModelTest,
+                         ::testing::ValuesIn(testing::DeviceDtypes(/*fp16=*/true)),
                          testing::DeviceDtypeName);
 
 TEST(DropoutTest, RateScaleDeterminismAndGradient) {
@@ -226,7 +235,8 @@ TEST(AttentionTest, RelationAwareAttentionMatchesTheDefinition) {
         double max_e = -1e30;
         for (int64_t j = 0; j < T; ++j) {
           if (padding[b][j].item<bool>()) continue;
-          auto kj = k[b][j].narrow(0, h * dh, dh) + attention->relation_k[rel[b][i][j].item<int64_t>()];
+          auto kj =
+              k[b][j].narrow(0, h * dh, dh) + attention->relation_k[rel[b][i][j].item<int64_t>()];
           e[j] = (q[b][i].narrow(0, h * dh, dh) * kj).sum().item<double>() / std::sqrt(double(dh));
           max_e = std::max(max_e, e[j]);
         }
@@ -237,14 +247,16 @@ TEST(AttentionTest, RelationAwareAttentionMatchesTheDefinition) {
         for (int64_t j = 0; j < T; ++j) {
           if (padding[b][j].item<bool>()) continue;
           const double a = std::exp(e[j] - max_e) / total;
-          auto vj = v[b][j].narrow(0, h * dh, dh) + attention->relation_v[rel[b][i][j].item<int64_t>()];
+          auto vj =
+              v[b][j].narrow(0, h * dh, dh) + attention->relation_v[rel[b][i][j].item<int64_t>()];
           z[b][i].narrow(0, h * dh, dh).add_(vj * a);
         }
       }
     }
   }
   torch::Tensor expected = attention->out_proj(z);
-  EXPECT_TRUE(torch::allclose(out, expected, 1e-4, 1e-5)) << (out - expected).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(out, expected, 1e-4, 1e-5))
+      << (out - expected).abs().max().item<double>();
 }
 
 TEST(TokenPackingTest, PacksRealPositionsAndUnpacksWithZerosAndGradients) {
@@ -260,7 +272,8 @@ TEST(TokenPackingTest, PacksRealPositionsAndUnpacksWithZerosAndGradients) {
   torch::Tensor back = packing.Unpack(packed);
   EXPECT_TRUE(torch::equal(back, x.detach().masked_fill(padding.unsqueeze(-1), 0)));
   (back * 2).sum().backward();
-  EXPECT_TRUE(torch::equal(x.grad(), padding.logical_not().unsqueeze(-1).to(torch::kFloat).expand({2, 3, 4}) * 2));
+  EXPECT_TRUE(torch::equal(
+      x.grad(), padding.logical_not().unsqueeze(-1).to(torch::kFloat).expand({2, 3, 4}) * 2));
   // No padding at all: the same data, reshaped.
   const TokenPacking dense(torch::zeros({2, 3}, torch::kBool));
   EXPECT_EQ(dense.Pack(x).data_ptr(), x.data_ptr());
@@ -283,13 +296,15 @@ TEST(AttentionTest, PackedSelfAndCrossAttentionEqualThePaddedLayout) {
   const TokenPacking target(target_padding), source(source_padding);
   torch::Tensor y = torch::randn({B, T, d}), memory = torch::randn({B, S, d});
   torch::Tensor relations = torch::randint(0, R, {B, T, T}, torch::kLong);
-  auto expect_equal_at_real = [&](const torch::Tensor& packed, const torch::Tensor& padded, const char* what) {
+  auto expect_equal_at_real = [&](const torch::Tensor& packed, const torch::Tensor& padded,
+                                  const char* what) {
     EXPECT_TRUE(torch::allclose(packed, target.Pack(padded), 1e-5, 1e-5))
         << what << ": " << (packed - target.Pack(padded)).abs().max().item<double>();
   };
   for (bool causal : {false, true}) {
     expect_equal_at_real(attention->SelfAttend(target.Pack(y), target, causal),
-                         attention->forward(y, y, target_padding, causal), causal ? "causal self" : "self");
+                         attention->forward(y, y, target_padding, causal),
+                         causal ? "causal self" : "self");
   }
   // Padding on the left: causal self-attention needs the padding mask as well.
   torch::Tensor left_padding = target_padding.flip({1});
@@ -297,7 +312,8 @@ TEST(AttentionTest, PackedSelfAndCrossAttentionEqualThePaddedLayout) {
   ASSERT_FALSE(left.right_aligned());
   torch::Tensor packed = attention->SelfAttend(left.Pack(y), left, true);
   torch::Tensor padded = left.Pack(attention->forward(y, y, left_padding, true));
-  EXPECT_TRUE(torch::allclose(packed, padded, 1e-5, 1e-5)) << (packed - padded).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(packed, padded, 1e-5, 1e-5))
+      << (packed - padded).abs().max().item<double>();
   // A padding query before any real key sees no key but itself: its dropped row must not make
   // the gradients NaN.
   attention->zero_grad();
@@ -308,7 +324,8 @@ TEST(AttentionTest, PackedSelfAndCrossAttentionEqualThePaddedLayout) {
   }
   EXPECT_GT(attention->v_proj->weight.grad().abs().sum().item<double>(), 0.0);
   expect_equal_at_real(attention->SelfAttend(target.Pack(y), target, false, relations),
-                       attention->forward(y, y, target_padding, false, relations), "relation-aware self");
+                       attention->forward(y, y, target_padding, false, relations),
+                       "relation-aware self");
   expect_equal_at_real(attention->CrossAttend(target.Pack(y), target, source.Pack(memory), source),
                        attention->forward(y, memory, source_padding, false), "cross");
 }
@@ -357,13 +374,15 @@ TEST(EmbeddingTest, PretrainedVectorsAreStandardisedToTheXavierRange) {
   EXPECT_NEAR(out.std().item<double>(), xavier, 0.1 * xavier);
   // Standardising is an affine map of the covered vectors: their correlation is kept.
   torch::Tensor a = vectors.index({covered}).flatten(), b = in.flatten();
-  const double corr = ((a - a.mean()) * (b - b.mean())).mean().item<double>() / (a.std() * b.std()).item<double>();
+  const double corr =
+      ((a - a.mean()) * (b - b.mean())).mean().item<double>() / (a.std() * b.std()).item<double>();
   EXPECT_GT(corr, 0.999);
   EXPECT_EQ(table[0].abs().sum().item<double>(), 0.0);  // pad row
 
   Seq2Seq raw = BuildModel(options, 4);
   LoadPretrainedEmbeddings(*raw->source_embeddings, vectors, covered, false);
-  EXPECT_TRUE(torch::equal(raw->source_embeddings->table.detach().index({covered}), vectors.index({covered})));
+  EXPECT_TRUE(torch::equal(raw->source_embeddings->table.detach().index({covered}),
+                           vectors.index({covered})));
 }
 
 TEST(TiedOutputTest, InitialLossIsFarAboveLogVAndEachRemedyFixesIt) {
@@ -379,7 +398,8 @@ TEST(TiedOutputTest, InitialLossIsFarAboveLogVAndEachRemedyFixesIt) {
     const InitialLoss remedied = InitialLossOf(options);
     EXPECT_FALSE(remedied.far_above());
     const double loss = remedied.loss;
-    EXPECT_NEAR(loss / log_v, 1.0, 0.10) << proto::ModelConfig::TiedOutputRemedy_Name(remedy) << ": " << loss;
+    EXPECT_NEAR(loss / log_v, 1.0, 0.10)
+        << proto::ModelConfig::TiedOutputRemedy_Name(remedy) << ": " << loss;
   }
 }
 
@@ -409,8 +429,9 @@ double FirstUpdateOutputChange(InitConfig::Method method, bool apply_scheme) {
   }
   torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-5).betas({0.9, 0.98}));
   torch::Tensor logits = model->forward(src, tgt_in);
-  torch::nn::functional::cross_entropy(logits.reshape({-1, 100}), tgt_out.reshape({-1}),
-                                       torch::nn::functional::CrossEntropyFuncOptions().ignore_index(0))
+  torch::nn::functional::cross_entropy(
+      logits.reshape({-1, 100}), tgt_out.reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(0))
       .backward();
   adam.step();
   torch::NoGradGuard no_grad;
@@ -422,7 +443,8 @@ TEST(DeepStabilityTest, FirstUpdateOutputChangeIsBoundedWithAdminAndDtFixup) {
   const double post_ln = FirstUpdateOutputChange(InitConfig::POST_LN, false);
   const double admin = FirstUpdateOutputChange(InitConfig::ADMIN, true);
   const double dt_fixup = FirstUpdateOutputChange(InitConfig::DT_FIXUP, true);
-  std::printf("output change after one update: post_ln %.4f admin %.4f dt_fixup %.4f\n", post_ln, admin, dt_fixup);
+  std::printf("output change after one update: post_ln %.4f admin %.4f dt_fixup %.4f\n", post_ln,
+              admin, dt_fixup);
   EXPECT_LT(admin, 0.6 * post_ln);
   EXPECT_LT(dt_fixup, 0.6 * post_ln);
   // Without their scaling the same models are no better than Post-LN: the scaling is the cause.

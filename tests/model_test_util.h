@@ -32,7 +32,8 @@ inline torch::Tensor PaddedIds(const std::vector<int64_t>& lengths, int64_t voca
   torch::manual_seed(seed);
   int64_t width = 0;
   for (int64_t l : lengths) width = std::max(width, l);
-  torch::Tensor ids = torch::randint(4, vocab, {static_cast<int64_t>(lengths.size()), width}, torch::kLong);
+  torch::Tensor ids =
+      torch::randint(4, vocab, {static_cast<int64_t>(lengths.size()), width}, torch::kLong);
   for (size_t r = 0; r < lengths.size(); ++r) {
     if (lengths[r] < width) ids[r].narrow(0, lengths[r], width - lengths[r]).fill_(0);
   }

@@ -49,15 +49,18 @@ TEST(PrepareBatchesMpiTest, OneEpochOnTwoRanksCoversEveryExampleOnce) {
     const std::string m30k = testing::SharedDataDir() + "/translation/multi30k/";
     testing::WriteLines(dir + "/train.de.gz", testing::ReadGzipLines(m30k + "train.de.gz", 4000));
     testing::WriteLines(dir + "/train.en.gz", testing::ReadGzipLines(m30k + "train.en.gz", 4000));
-    testing::WriteTextFile(dir + "/run.pbtxt", absl::StrCat(R"(
+    testing::WriteTextFile(dir + "/run.pbtxt",
+                           absl::StrCat(R"(
       data {
-        split { name: "train" source: ")", dir, R"(/train.de.gz" target: ")", dir, R"(/train.en.gz" }
-        prepared_dir: ")", dir, R"(/prepared"
+        split { name: "train" source: ")",
+                                        dir, R"(/train.de.gz" target: ")", dir, R"(/train.en.gz" }
+        prepared_dir: ")",
+                                        dir, R"(/prepared"
         sentencepiece { vocab_size: 1200 }
         batch { max_tokens: 1024 }
       })"));
-    const std::string command =
-        absl::StrCat(testing::FathomBinary(), " prepare --config ", dir, "/run.pbtxt 2> ", dir, "/prepare.log");
+    const std::string command = absl::StrCat(testing::FathomBinary(), " prepare --config ", dir,
+                                             "/run.pbtxt 2> ", dir, "/prepare.log");
     prepare_rc = std::system(command.c_str());
   }
   MPI_Bcast(&prepare_rc, 1, MPI_INT, 0, MPI_COMM_WORLD);

@@ -7,14 +7,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
-#include "prepare/prepare.h"
 #include "data/shard_dataset.h"
 #include "data/shard_format.h"
 #include "data/shard_references.h"
-#include "prepare/spider_reader.h"
 #include "data/vocabulary.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "prepare/prepare.h"
+#include "prepare/spider_reader.h"
 #include "proto/config_io.h"
 #include "tests/test_util.h"
 

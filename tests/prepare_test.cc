@@ -32,8 +32,10 @@ class PrepareTest : public ::testing::Test {
     ASSERT_EQ(de_.size(), static_cast<size_t>(kSliceLines)) << "Multi30k missing under " << m30k;
     testing::WriteLines(dir_.File("train.de.gz"), de_);
     testing::WriteLines(dir_.File("train.en.gz"), en_);
-    testing::WriteLines(dir_.File("valid.de"), std::vector<std::string>(de_.begin(), de_.begin() + 100));
-    testing::WriteLines(dir_.File("valid.en"), std::vector<std::string>(en_.begin(), en_.begin() + 100));
+    testing::WriteLines(dir_.File("valid.de"),
+                        std::vector<std::string>(de_.begin(), de_.begin() + 100));
+    testing::WriteLines(dir_.File("valid.en"),
+                        std::vector<std::string>(en_.begin(), en_.begin() + 100));
   }
 
   proto::DataConfig TranslationConfig() {
@@ -104,13 +106,14 @@ TEST_F(PrepareTest, ShardsHoldTheSentencePieceIdsOfEveryLine) {
 }
 
 TEST_F(PrepareTest, IdsEqualTheSpmEncodeCommandLine) {
-  if (std::system("command -v spm_encode > /dev/null") != 0) GTEST_SKIP() << "spm_encode not installed";
+  if (std::system("command -v spm_encode > /dev/null") != 0)
+    GTEST_SKIP() << "spm_encode not installed";
   auto report = RunPrepare(TranslationConfig(), PrepareOptions{});
   ASSERT_TRUE(report.ok()) << report.status();
   testing::WriteLines(dir_.File("few.de"), std::vector<std::string>(de_.begin(), de_.begin() + 50));
-  const std::string command = absl::StrCat("spm_encode --model=", dir_.File("prepared/spm.model"),
-                                           " --output_format=id < ", dir_.File("few.de"), " > ",
-                                           dir_.File("few.ids"));
+  const std::string command =
+      absl::StrCat("spm_encode --model=", dir_.File("prepared/spm.model"), " --output_format=id < ",
+                   dir_.File("few.de"), " > ", dir_.File("few.ids"));
   ASSERT_EQ(std::system(command.c_str()), 0);
   auto text = ReadFileToString(dir_.File("few.ids"));
   ASSERT_TRUE(text.ok());
@@ -127,8 +130,12 @@ TEST_F(PrepareTest, IdsEqualTheSpmEncodeCommandLine) {
 }
 
 TEST_F(PrepareTest, FiltersCountEachReason) {
-  testing::WriteLines(dir_.File("f.de"), {"ein Hund", "", "eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf", "a", "Katze"});
-  testing::WriteLines(dir_.File("f.en"), {"a dog", "empty source", "one two", "a b c d e f g h i j k l m n o p", "cat"});
+  testing::WriteLines(
+      dir_.File("f.de"),
+      {"ein Hund", "", "eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf", "a",
+       "Katze"});
+  testing::WriteLines(dir_.File("f.en"), {"a dog", "empty source", "one two",
+                                          "a b c d e f g h i j k l m n o p", "cat"});
   proto::DataConfig data = TranslationConfig();
   auto* split = data.add_split();
   split->set_name("filtered");
@@ -197,17 +204,20 @@ TEST_F(PrepareTest, ModelWithOtherSpecialIdsIsRefused) {
   reuse.mutable_sentencepiece()->set_unk_id(0);
   auto report = RunPrepare(reuse, PrepareOptions{});
   ASSERT_FALSE(report.ok());
-  EXPECT_THAT(std::string(report.status().message()), HasSubstr("spm.model: SentencePiece model has pad_id 0"));
+  EXPECT_THAT(std::string(report.status().message()),
+              HasSubstr("spm.model: SentencePiece model has pad_id 0"));
 }
 
 TEST_F(PrepareTest, MismatchedLineCountsNameBothFilesAndCounts) {
-  testing::WriteLines(dir_.File("short.en.gz"), std::vector<std::string>(en_.begin(), en_.end() - 1));
+  testing::WriteLines(dir_.File("short.en.gz"),
+                      std::vector<std::string>(en_.begin(), en_.end() - 1));
   proto::DataConfig data = TranslationConfig();
   data.mutable_split(0)->set_target(dir_.File("short.en.gz"));
   auto report = RunPrepare(data, PrepareOptions{});
   ASSERT_FALSE(report.ok());
   const std::string message(report.status().message());
-  EXPECT_THAT(message, HasSubstr(absl::StrCat(dir_.File("train.de.gz"), " has ", kSliceLines, " lines")));
+  EXPECT_THAT(message,
+              HasSubstr(absl::StrCat(dir_.File("train.de.gz"), " has ", kSliceLines, " lines")));
   EXPECT_THAT(message, HasSubstr(absl::StrCat(dir_.File("short.en.gz"), " has ", kSliceLines - 1)));
   EXPECT_FALSE(PathExists(dir_.File("prepared")));
   EXPECT_EQ(PartialDirs(), 0);
@@ -256,7 +266,8 @@ TEST_F(PrepareTest, TrailingSlashInPreparedDirWorksWithAndWithoutOverwrite) {
   EXPECT_TRUE(ShardDataset::Open(dir_.File("slashed"), "train").ok());
   EXPECT_EQ(PartialDirs(), 0);
   for (const auto& entry : fs::directory_iterator(dir_.File("slashed"))) {
-    EXPECT_EQ(entry.path().filename().string().find(".partial-"), std::string::npos) << entry.path();
+    EXPECT_EQ(entry.path().filename().string().find(".partial-"), std::string::npos)
+        << entry.path();
   }
 }
 

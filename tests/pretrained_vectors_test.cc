@@ -58,7 +58,8 @@ TEST(PretrainedVectorsTest, RaggedLineIsNamed) {
   testing::WriteLines(dir.File("vectors.txt"), {"the 0.1 0.2 0.3", "dog 0.4 0.5", "cat 1 2 3"});
   auto table = LoadPretrainedVectors(dir.File("vectors.txt"), vocab);
   ASSERT_FALSE(table.ok());
-  EXPECT_THAT(std::string(table.status().message()), HasSubstr("vectors.txt:2: 2 values, earlier lines have 3"));
+  EXPECT_THAT(std::string(table.status().message()),
+              HasSubstr("vectors.txt:2: 2 values, earlier lines have 3"));
   testing::WriteLines(dir.File("bad.txt"), {"the 0.1 zero 0.3"});
   auto bad = LoadPretrainedVectors(dir.File("bad.txt"), vocab);
   ASSERT_FALSE(bad.ok());

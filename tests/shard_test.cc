@@ -7,9 +7,9 @@
 #include "data/batch.h"
 #include "data/shard_dataset.h"
 #include "data/shard_format.h"
-#include "prepare/shard_writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "prepare/shard_writer.h"
 #include "tests/test_util.h"
 
 namespace fathom::data {

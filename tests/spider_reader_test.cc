@@ -7,9 +7,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "prepare/spider_segments.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "prepare/spider_segments.h"
 #include "tests/test_util.h"
 
 namespace fathom::data {

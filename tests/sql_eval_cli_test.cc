@@ -23,9 +23,9 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using Result = testing::CommandResult;
-using testing::RunFathom;
 using ::testing::MatchesRegex;
 using ::testing::Not;
+using testing::RunFathom;
 
 std::string SpiderDir() { return testing::SharedDataDir() + "/spider"; }
 

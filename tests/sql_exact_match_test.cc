@@ -5,11 +5,11 @@
 
 #include "absl/status/status.h"
 #include "base/file_util.h"
-#include "prepare/spider_reader.h"
 #include "eval/sql/exact_match.h"
 #include "eval/sql/sql_scoring.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "prepare/spider_reader.h"
 #include "tests/test_util.h"
 
 namespace fathom::eval {

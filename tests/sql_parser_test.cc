@@ -9,10 +9,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_split.h"
 #include "base/file_util.h"
-#include "prepare/spider_reader.h"
 #include "eval/sql/sql_tokenizer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "prepare/spider_reader.h"
 #include "tests/test_util.h"
 
 namespace fathom::eval {

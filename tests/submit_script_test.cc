@@ -24,9 +24,9 @@ namespace {
 
 using ::testing::HasSubstr;
 using Result = testing::CommandResult;
+using ::testing::Not;
 using testing::RunFathom;
 using testing::RunShell;
-using ::testing::Not;
 
 const std::vector<std::string>& NastyStrings() {
   static const auto* strings = new std::vector<std::string>{
@@ -281,8 +281,8 @@ TEST_F(SubmitCommandTest, DryRunPrintsTheScriptAndWritesNothing) {
 
 TEST_F(SubmitCommandTest, DashedFlagSpellingsAreAccepted) {
   // As the issue and sbatch spell them: --gpus-per-node, --dry-run.
-  Result dry = RunFathom(absl::StrCat("submit --dry-run --nodes 2 --gpus-per-node 4 --tasks-per-node=4 --config ",
-                                      Config()));
+  Result dry = RunFathom(absl::StrCat(
+      "submit --dry-run --nodes 2 --gpus-per-node 4 --tasks-per-node=4 --config ", Config()));
   EXPECT_EQ(dry.exit_code, 0) << dry.output;
   EXPECT_THAT(dry.output, HasSubstr("#SBATCH --nodes=2\n"));
   EXPECT_THAT(dry.output, HasSubstr("#SBATCH --gres=gpu:4\n"));

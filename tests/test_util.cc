@@ -52,17 +52,18 @@ std::string MakeTinyRun(const TempDir& dir, const TinyRun& run) {
     WriteLines(dir.File("train.en"), ReadGzipLines(m30k + "train.en.gz", 300));
   }
   const std::string config = dir.File(run.name + ".pbtxt");
-  WriteTextFile(config, "run_dir: \"" + dir.File(run.name) + "\"\n" +
-                            "data {\n"
-                            "  split { name: \"train\" source: \"" + dir.File("train.de") +
-                            "\" target: \"" + dir.File("train.en") + "\" }\n" +
-                            "  prepared_dir: \"" + dir.File(run.name + "-prepared") + "\"\n" +
-                            "  sentencepiece { vocab_size: " + std::to_string(run.vocab) + " }\n" +
-                            "  batch { max_tokens: 512 }\n  " + run.data_extra + "\n}\n" +
-                            "model { encoder_layers: 1 decoder_layers: 1 d_model: 32 heads: 4 ffn_dim: 64 " +
-                            run.model_extra + " }\n" +
-                            "optim { max_steps: 2 warmup_steps: 1 }\n"
-                            "distributed { threads: 1 }\n");
+  WriteTextFile(
+      config, "run_dir: \"" + dir.File(run.name) + "\"\n" +
+                  "data {\n"
+                  "  split { name: \"train\" source: \"" +
+                  dir.File("train.de") + "\" target: \"" + dir.File("train.en") + "\" }\n" +
+                  "  prepared_dir: \"" + dir.File(run.name + "-prepared") + "\"\n" +
+                  "  sentencepiece { vocab_size: " + std::to_string(run.vocab) + " }\n" +
+                  "  batch { max_tokens: 512 }\n  " + run.data_extra + "\n}\n" +
+                  "model { encoder_layers: 1 decoder_layers: 1 d_model: 32 heads: 4 ffn_dim: 64 " +
+                  run.model_extra + " }\n" +
+                  "optim { max_steps: 2 warmup_steps: 1 }\n"
+                  "distributed { threads: 1 }\n");
   const CommandResult prepared = RunFathom("prepare --config " + config);
   if (prepared.exit_code != 0) return "fathom prepare failed: " + prepared.output;
   if (!run.train) return "";
@@ -76,7 +77,8 @@ std::vector<std::string> ReadGzipLines(const std::string& path, int max_lines) {
   if (f == nullptr) throw std::runtime_error("cannot read " + path);
   std::vector<std::string> lines;
   char buffer[1 << 16];
-  while (static_cast<int>(lines.size()) < max_lines && gzgets(f, buffer, sizeof(buffer)) != nullptr) {
+  while (static_cast<int>(lines.size()) < max_lines &&
+         gzgets(f, buffer, sizeof(buffer)) != nullptr) {
     std::string line(buffer);
     if (!line.empty() && line.back() == '\n') line.pop_back();
     lines.push_back(line);
@@ -108,7 +110,8 @@ CommandResult RunShell(const std::string& command) {
   std::string output;
   std::array<char, 4096> buffer;
   size_t n;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    output.append(buffer.data(), n);
   const int status = ::pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }

@@ -48,10 +48,10 @@ CommandResult RunFathom(const std::string& args);
 // `train`, trained 2 updates into the run directory DIR/NAME.
 struct TinyRun {
   std::string name = "run";
-  int vocab = 300;            // data.sentencepiece.vocab_size
-  bool train = true;          // false: prepare only
-  std::string data_extra;     // more fields of `data`, e.g. "filter { max_length: 60 }"
-  std::string model_extra;    // more fields of `model`, e.g. "max_positions: 64"
+  int vocab = 300;          // data.sentencepiece.vocab_size
+  bool train = true;        // false: prepare only
+  std::string data_extra;   // more fields of `data`, e.g. "filter { max_length: 60 }"
+  std::string model_extra;  // more fields of `model`, e.g. "max_positions: 64"
 };
 // Empty on success; otherwise the failing command's output (ASSERT_EQ(MakeTinyRun(...), "")).
 std::string MakeTinyRun(const TempDir& dir, const TinyRun& run);

@@ -68,7 +68,8 @@ inline std::vector<torch::Tensor> Snapshot(const std::vector<torch::Tensor>& par
 }
 
 // The largest absolute difference between two parameter lists of the same shapes.
-inline double MaxDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+inline double MaxDifference(const std::vector<torch::Tensor>& a,
+                            const std::vector<torch::Tensor>& b) {
   double max = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     max = std::max(max, (a[i].detach() - b[i].detach()).abs().max().item<double>());

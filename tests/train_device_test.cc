@@ -89,13 +89,16 @@ TEST_P(DeviceTrainingTest, TrainsAndFollowsTheCpuFloat32Losses) {
   if (run.skipped > 0) return;  // a skipped update puts the runs a batch apart
   double max_difference = 0;
   for (int i = 0; i < kUpdates; ++i) {
-    EXPECT_NEAR(run.losses[i], reference.losses[i], 4 * tol * reference.losses[i]) << "update " << i;
+    EXPECT_NEAR(run.losses[i], reference.losses[i], 4 * tol * reference.losses[i])
+        << "update " << i;
     max_difference = std::max(max_difference, std::abs(run.losses[i] / reference.losses[i] - 1));
   }
-  std::printf("largest relative loss difference from CPU float32 over %d updates: %.2e\n", kUpdates, max_difference);
+  std::printf("largest relative loss difference from CPU float32 over %d updates: %.2e\n", kUpdates,
+              max_difference);
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, DeviceTrainingTest, ::testing::ValuesIn(testing::DeviceDtypes(/*fp16=*/true)),
+INSTANTIATE_TEST_SUITE_P(Devices, DeviceTrainingTest,
+                         ::testing::ValuesIn(testing::DeviceDtypes(/*fp16=*/true)),
                          testing::DeviceDtypeName);
 
 }  // namespace

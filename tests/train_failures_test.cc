@@ -21,10 +21,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "checkpoint/checkpoint_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
-#include "checkpoint/checkpoint_io.h"
 
 namespace fathom {
 namespace {
@@ -47,10 +47,13 @@ double SecondsSince(Clock::time_point start) {
 class Job {
  public:
   Job(const std::string& config, const std::string& log, const std::string& extra_env = "",
-      const std::string& flags = "") : log_(log) {
-    const std::string command =
-        absl::StrCat("exec mpirun -np 2 --oversubscribe --allow-run-as-root --mca btl self,tcp --mca btl_tcp_if_include lo ", extra_env, " ",
-                     testing::FathomBinary(), " train --config ", config, " ", flags, " > ", log, " 2>&1");
+      const std::string& flags = "")
+      : log_(log) {
+    const std::string command = absl::StrCat(
+        "exec mpirun -np 2 --oversubscribe --allow-run-as-root --mca btl self,tcp --mca "
+        "btl_tcp_if_include lo ",
+        extra_env, " ", testing::FathomBinary(), " train --config ", config, " ", flags, " > ", log,
+        " 2>&1");
     pid_ = ::fork();
     if (pid_ == 0) {
       ::setpgid(0, 0);  // the test can kill everything it started, whatever happens
@@ -98,8 +101,8 @@ class Job {
       rest >> state >> parent;
       if (parent != pid_) continue;
       const std::string environ = ReadFile((entry.path() / "environ").string());
-      if (environ.find(absl::StrCat(std::string(1, '\0'), "OMPI_COMM_WORLD_RANK=", rank, std::string(1, '\0'))) !=
-          std::string::npos) {
+      if (environ.find(absl::StrCat(std::string(1, '\0'), "OMPI_COMM_WORLD_RANK=", rank,
+                                    std::string(1, '\0'))) != std::string::npos) {
         return std::stoi(name);
       }
     }
@@ -153,9 +156,11 @@ class TrainFailuresTest : public ::testing::Test {
     const std::string dir = data_->path();
     testing::WriteLines(dir + "/train.de.gz", testing::ReadGzipLines(m30k + "train.de.gz", 800));
     testing::WriteLines(dir + "/train.en.gz", testing::ReadGzipLines(m30k + "train.en.gz", 800));
-    testing::WriteTextFile(dir + "/prepare.pbtxt", absl::StrCat(
-        "data { split { name: \"train\" source: \"", dir, "/train.de.gz\" target: \"", dir,
-        "/train.en.gz\" } prepared_dir: \"", dir, "/prepared\" sentencepiece { vocab_size: 400 } }"));
+    testing::WriteTextFile(
+        dir + "/prepare.pbtxt",
+        absl::StrCat("data { split { name: \"train\" source: \"", dir, "/train.de.gz\" target: \"",
+                     dir, "/train.en.gz\" } prepared_dir: \"", dir,
+                     "/prepared\" sentencepiece { vocab_size: 400 } }"));
     const std::string command = absl::StrCat(testing::FathomBinary(), " prepare --config ", dir,
                                              "/prepare.pbtxt > ", dir, "/prepare.log 2>&1");
     ASSERT_EQ(std::system(command.c_str()), 0) << ReadFile(dir + "/prepare.log");
@@ -166,17 +171,18 @@ class TrainFailuresTest : public ::testing::Test {
   // `checkpoint` and `distributed` go inside those blocks.
   std::string WriteConfig(const std::string& run_dir, int64_t max_steps, int save_every,
                           const std::string& checkpoint = "", const std::string& distributed = "") {
-    const std::string path = absl::StrCat(temp_.path(), "/", std::filesystem::path(run_dir).filename().string(),
-                                          ".pbtxt");
-    testing::WriteTextFile(path, absl::StrCat(
-        "run_dir: \"", run_dir, "\"\n",
-        "data { prepared_dir: \"", data_->path(), "/prepared\" batch { max_tokens: 600 } }\n",
-        "model { encoder_layers: 2 decoder_layers: 2 d_model: 64 heads: 4 ffn_dim: 128 dropout: 0.1 }\n",
-        "init { method: ADMIN }\n",
-        "optim { max_steps: ", max_steps, " warmup_steps: 10 }\n",
-        "eval { log_every_steps: 1 valid_every_steps: 100000 }\n",
-        "checkpoint { save_every_steps: ", save_every, " ", checkpoint, " }\n",
-        "distributed { threads: 1 ", distributed, " }\n"));
+    const std::string path = absl::StrCat(
+        temp_.path(), "/", std::filesystem::path(run_dir).filename().string(), ".pbtxt");
+    testing::WriteTextFile(
+        path, absl::StrCat("run_dir: \"", run_dir, "\"\n", "data { prepared_dir: \"", data_->path(),
+                           "/prepared\" batch { max_tokens: 600 } }\n",
+                           "model { encoder_layers: 2 decoder_layers: 2 d_model: 64 heads: 4 "
+                           "ffn_dim: 128 dropout: 0.1 }\n",
+                           "init { method: ADMIN }\n", "optim { max_steps: ", max_steps,
+                           " warmup_steps: 10 }\n",
+                           "eval { log_every_steps: 1 valid_every_steps: 100000 }\n",
+                           "checkpoint { save_every_steps: ", save_every, " ", checkpoint, " }\n",
+                           "distributed { threads: 1 ", distributed, " }\n"));
     return path;
   }
 
@@ -222,7 +228,8 @@ TEST_F(TrainFailuresTest, SigtermSavesExits75AndTheResumedRunEndsLikeAnUninterru
   const auto reference_losses = LossesByStep(ReadFile(reference_dir + "/train.log"));
   const auto resumed_losses = LossesByStep(ReadFile(run_dir + "/train.log"));
   ASSERT_EQ(resumed_losses.size(), static_cast<size_t>(steps));
-  for (const auto& [step, loss] : resumed_losses) EXPECT_EQ(loss, reference_losses.at(step)) << "step " << step;
+  for (const auto& [step, loss] : resumed_losses)
+    EXPECT_EQ(loss, reference_losses.at(step)) << "step " << step;
   // Every progress line has every field; epochs done only grow, and the eta is a duration.
   const std::string reference_log = ReadFile(reference_dir + "/train.log");
   const std::regex progress(
@@ -230,7 +237,8 @@ TEST_F(TrainFailuresTest, SigtermSavesExits75AndTheResumedRunEndsLikeAnUninterru
       R"(gnorm [0-9.]+ \| scale 1 \| tok/s \d+ \| elapsed [0-9hms:]+ \| eta [0-9hms:]+\n)");
   int lines = 0;
   double last_epochs = 0;
-  for (std::sregex_iterator it(reference_log.begin(), reference_log.end(), progress), end; it != end; ++it, ++lines) {
+  for (std::sregex_iterator it(reference_log.begin(), reference_log.end(), progress), end;
+       it != end; ++it, ++lines) {
     const double epochs = std::stod((*it)[2]);
     EXPECT_GT(epochs, 0.0);
     EXPECT_GE(epochs, last_epochs) << (*it)[0];
@@ -242,7 +250,8 @@ TEST_F(TrainFailuresTest, SigtermSavesExits75AndTheResumedRunEndsLikeAnUninterru
 TEST_F(TrainFailuresTest, AKilledRankEndsEveryProcessWithinSecondsAndNamesTheRank) {
   const std::string run_dir = temp_.File("killed");
   Job job(WriteConfig(run_dir, 1000000, 3), temp_.File("killed.out"));
-  ASSERT_TRUE(job.WaitForText(run_dir + "/train.log", "saved checkpoint at step 3", 120)) << job.Output();
+  ASSERT_TRUE(job.WaitForText(run_dir + "/train.log", "saved checkpoint at step 3", 120))
+      << job.Output();
   const pid_t rank0 = job.RankPid(0), rank1 = job.RankPid(1);
   ASSERT_GT(rank0, 0);
   ASSERT_GT(rank1, 0);
@@ -252,7 +261,8 @@ TEST_F(TrainFailuresTest, AKilledRankEndsEveryProcessWithinSecondsAndNamesTheRan
   ASSERT_NE(code, -1) << "still running 30 s after rank 1 was killed:\n" << job.Output();
   EXPECT_NE(code, 0);
   // mpirun may return a moment before the last rank has died.
-  while (Alive(rank0) && SecondsSince(start) < 30) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (Alive(rank0) && SecondsSince(start) < 30)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(Alive(rank0)) << "rank 0 outlived the job by 30 s";
   // The launcher names the rank that died.
   EXPECT_THAT(job.Output(), HasSubstr("process rank 1 with PID"));
@@ -281,7 +291,8 @@ TEST_F(TrainFailuresTest, AStalledRankIsNamedAndTheJobEndsWithinTheTimeout) {
   EXPECT_GE(SecondsSince(start), 10);
   EXPECT_THAT(job.Output(), HasSubstr("rank 0 of 2"));
   EXPECT_THAT(job.Output(), HasSubstr("rank(s) 1 never arrived: dead or stalled"));
-  while (Alive(rank0) && SecondsSince(start) < 30) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (Alive(rank0) && SecondsSince(start) < 30)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(Alive(rank0));
   EXPECT_TRUE(checkpoint::ReadLatestValid(run_dir, nullptr).ok());
 }
@@ -312,12 +323,14 @@ TEST_F(TrainFailuresTest, AFullDiskWhileSavingKeepsThePreviousCheckpointValid) {
   for (const auto& entry : std::filesystem::recursive_directory_iterator(probe_dir)) {
     if (!entry.is_regular_file()) continue;
     run_bytes += entry.file_size();
-    if (entry.path().string().find("/checkpoints/") != std::string::npos) checkpoint_bytes += entry.file_size();
+    if (entry.path().string().find("/checkpoints/") != std::string::npos)
+      checkpoint_bytes += entry.file_size();
   }
   const uint64_t disk_kb = (run_bytes + checkpoint_bytes / 2) / 1024 + 64;
   const std::string mount_point = temp_.File("small_disk");
   std::filesystem::create_directory(mount_point);
-  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, absl::StrCat("size=", disk_kb, "k").c_str()) != 0) {
+  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0,
+              absl::StrCat("size=", disk_kb, "k").c_str()) != 0) {
     GTEST_SKIP() << "cannot mount a tmpfs (needs root)";
   }
   struct Unmount {
@@ -339,7 +352,8 @@ TEST_F(TrainFailuresTest, AFullDiskWhileSavingKeepsThePreviousCheckpointValid) {
   ASSERT_FALSE(saved.empty());
   EXPECT_EQ(latest->meta.state().step(), saved.back());
   for (const auto& entry : std::filesystem::directory_iterator(run_dir + "/checkpoints")) {
-    EXPECT_EQ(entry.path().filename().string().find(".partial-"), std::string::npos) << entry.path();
+    EXPECT_EQ(entry.path().filename().string().find(".partial-"), std::string::npos)
+        << entry.path();
   }
 }
 

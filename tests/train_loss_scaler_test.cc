@@ -1,8 +1,6 @@
 // Dynamic loss scaling in one process: the scaler's arithmetic and state, its options from the
 // config, and StepRunner skipping overflowing updates until the scale fits, then training
 // exactly as without scaling. Autocast scopes restore what they found.
-#include "trainer/loss_scaler.h"
-
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -13,6 +11,7 @@
 #include "models/initialisation.h"
 #include "tests/tiny_training.h"
 #include "trainer/autocast_scope.h"
+#include "trainer/loss_scaler.h"
 #include "trainer/optimizer.h"
 #include "trainer/step_runner.h"
 
@@ -153,7 +152,8 @@ TEST(StepRunnerLossScalingTest, SkipsOverflowsThenTrainsLikeNoScaling) {
     expected_scale /= 2;
     EXPECT_EQ(scaler.scale(), expected_scale);
     EXPECT_EQ(scaled_opt.steps(), 0);
-    EXPECT_EQ(testing::MaxDifference(scaled->parameters(), initial), 0.0) << "a skipped update moved weights";
+    EXPECT_EQ(testing::MaxDifference(scaled->parameters(), initial), 0.0)
+        << "a skipped update moved weights";
   }
   EXPECT_GT(skipped, 0);
   EXPECT_EQ(scaled_opt.steps(), 1);

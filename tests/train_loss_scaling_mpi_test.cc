@@ -39,7 +39,8 @@ std::vector<double> Gathered(double x) {
 
 double ParameterChecksum(const models::Seq2Seq& model) {
   double sum = 0;
-  for (const auto& p : model->parameters()) sum += p.detach().to(torch::kDouble).abs().sum().item<double>();
+  for (const auto& p : model->parameters())
+    sum += p.detach().to(torch::kDouble).abs().sum().item<double>();
   return sum;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "checkpoint/checkpoint_io.h"
 #include "comm/communicator_factory.h"
 #include "comm/single_process_communicator.h"
 #include "decode/checkpoint_average.h"
@@ -18,7 +19,6 @@
 #include "proto/config_io.h"
 #include "tests/test_util.h"
 #include "tests/tiny_training.h"
-#include "checkpoint/checkpoint_io.h"
 #include "trainer/generator_state.h"
 #include "trainer/step_runner.h"
 #include "trainer/trainer.h"
@@ -33,7 +33,8 @@ TEST(TrainMpiTest, TwoRanksWithBTokensTrainLikeOneRankWith2BTokens) {
   models::Seq2Seq distributed(testing::TinyModelOptions()), single(testing::TinyModelOptions());
   models::InitialiseDefault(*distributed, 5);
   models::InitialiseDefault(*single, 5);
-  Optimizer dist_opt(distributed->parameters(), testing::DefaultAdam()), single_opt(single->parameters(), testing::DefaultAdam());
+  Optimizer dist_opt(distributed->parameters(), testing::DefaultAdam()),
+      single_opt(single->parameters(), testing::DefaultAdam());
   comm::SingleProcessCommunicator alone;
   StepOptions options;
   options.label_smoothing = 0.1;
@@ -44,7 +45,8 @@ TEST(TrainMpiTest, TwoRanksWithBTokensTrainLikeOneRankWith2BTokens) {
   EXPECT_GT(dist_runner.reducer().num_buckets(), 2);
   for (int step = 1; step <= 20; ++step) {
     const DeviceBatch mine = testing::TinyBatch(g_comm->rank(), step);
-    const DeviceBatch both = Concatenate({testing::TinyBatch(0, step), testing::TinyBatch(1, step)}, 0);
+    const DeviceBatch both =
+        Concatenate({testing::TinyBatch(0, step), testing::TinyBatch(1, step)}, 0);
     auto a = dist_runner.Update({mine}, 1e-3);
     auto b = single_runner.Update({both}, 1e-3);
     ASSERT_TRUE(a.ok() && b.ok());
@@ -52,11 +54,13 @@ TEST(TrainMpiTest, TwoRanksWithBTokensTrainLikeOneRankWith2BTokens) {
     EXPECT_NEAR(a->loss, b->loss, 1e-5) << "step " << step;
     EXPECT_NEAR(a->grad_norm, b->grad_norm, 1e-5 * std::max(1.0, b->grad_norm)) << "step " << step;
     // Buckets went out from autograd hooks, before backward returned.
-    EXPECT_GE(dist_runner.reducer().launched_during_backward(), dist_runner.reducer().num_buckets() - 1);
+    EXPECT_GE(dist_runner.reducer().launched_during_backward(),
+              dist_runner.reducer().num_buckets() - 1);
   }
   double max_diff = 0;
   auto p = distributed->parameters(), q = single->parameters();
-  for (size_t i = 0; i < p.size(); ++i) max_diff = std::max(max_diff, (p[i] - q[i]).abs().max().item<double>());
+  for (size_t i = 0; i < p.size(); ++i)
+    max_diff = std::max(max_diff, (p[i] - q[i]).abs().max().item<double>());
   EXPECT_LT(max_diff, 1e-5);
 }
 
@@ -65,7 +69,8 @@ TEST(TrainMpiTest, GradientAccumulationEqualsOneBigBatch) {
   models::Seq2Seq accumulated(testing::TinyModelOptions()), single(testing::TinyModelOptions());
   models::InitialiseDefault(*accumulated, 6);
   models::InitialiseDefault(*single, 6);
-  Optimizer acc_opt(accumulated->parameters(), testing::DefaultAdam()), single_opt(single->parameters(), testing::DefaultAdam());
+  Optimizer acc_opt(accumulated->parameters(), testing::DefaultAdam()),
+      single_opt(single->parameters(), testing::DefaultAdam());
   comm::SingleProcessCommunicator alone;
   StepRunner acc_runner(accumulated, &acc_opt, g_comm, StepOptions());
   StepRunner single_runner(single, &single_opt, &alone, StepOptions());
@@ -73,7 +78,8 @@ TEST(TrainMpiTest, GradientAccumulationEqualsOneBigBatch) {
     std::vector<DeviceBatch> mine = {testing::TinyBatch(2 * g_comm->rank(), step),
                                      testing::TinyBatch(2 * g_comm->rank() + 1, step)};
     DeviceBatch all = Concatenate({testing::TinyBatch(0, step), testing::TinyBatch(1, step),
-                                   testing::TinyBatch(2, step), testing::TinyBatch(3, step)}, 0);
+                                   testing::TinyBatch(2, step), testing::TinyBatch(3, step)},
+                                  0);
     auto a = acc_runner.Update(mine, 1e-3);
     auto b = single_runner.Update({all}, 1e-3);
     ASSERT_TRUE(a.ok() && b.ok());
@@ -89,7 +95,8 @@ TEST(TrainMpiTest, ASecondRunnerOnTheSameModelTrainsLikeOne) {
   models::Seq2Seq handed(testing::TinyModelOptions()), kept(testing::TinyModelOptions());
   models::InitialiseDefault(*handed, 9);
   models::InitialiseDefault(*kept, 9);
-  Optimizer handed_opt(handed->parameters(), testing::DefaultAdam()), kept_opt(kept->parameters(), testing::DefaultAdam());
+  Optimizer handed_opt(handed->parameters(), testing::DefaultAdam()),
+      kept_opt(kept->parameters(), testing::DefaultAdam());
   StepOptions options;
   options.bucket_bytes = 16 << 10;
   StepRunner kept_runner(kept, &kept_opt, g_comm, options);
@@ -118,14 +125,17 @@ TEST(TrainMpiTest, AdminOmegasOnTwoRanksEqualOneRankOnBothBatches) {
       *distributed, mine.source, mine.target_input, {}, [](torch::Tensor& stats) {
         ASSERT_TRUE(g_comm->AllReduce(stats, comm::ReduceOp::kSum).ok());
       });
-  const models::AdminOmegas want = models::ProfileAdmin(*single, both.source, both.target_input, {}, nullptr);
+  const models::AdminOmegas want =
+      models::ProfileAdmin(*single, both.source, both.target_input, {}, nullptr);
   ASSERT_EQ(got.encoder.size(), 12u);
   ASSERT_EQ(got.decoder.size(), 18u);
   ASSERT_EQ(want.encoder.size(), 12u);
   ASSERT_EQ(want.decoder.size(), 18u);
   EXPECT_GT(want.encoder.back(), 1.5);  // the omegas really grow with depth
-  for (size_t k = 0; k < want.encoder.size(); ++k) EXPECT_NEAR(got.encoder[k], want.encoder[k], 1e-5 * want.encoder[k]) << k;
-  for (size_t k = 0; k < want.decoder.size(); ++k) EXPECT_NEAR(got.decoder[k], want.decoder[k], 1e-5 * want.decoder[k]) << k;
+  for (size_t k = 0; k < want.encoder.size(); ++k)
+    EXPECT_NEAR(got.encoder[k], want.encoder[k], 1e-5 * want.encoder[k]) << k;
+  for (size_t k = 0; k < want.decoder.size(); ++k)
+    EXPECT_NEAR(got.decoder[k], want.decoder[k], 1e-5 * want.decoder[k]) << k;
 }
 
 // A prepared Multi30k slice shared by the two ranks (rank 0 prepares, both read).
@@ -137,11 +147,15 @@ std::string PreparedDir() {
     std::string pattern = "/tmp/fathom_train_test_XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) std::abort();
     const std::string m30k = testing::SharedDataDir() + "/translation/multi30k/";
-    testing::WriteLines(pattern + "/train.de.gz", testing::ReadGzipLines(m30k + "train.de.gz", 600));
-    testing::WriteLines(pattern + "/train.en.gz", testing::ReadGzipLines(m30k + "train.en.gz", 600));
-    testing::WriteTextFile(pattern + "/prepare.pbtxt", absl::StrCat(
-        "data { split { name: \"train\" source: \"", pattern, "/train.de.gz\" target: \"", pattern,
-        "/train.en.gz\" } prepared_dir: \"", pattern, "/prepared\" sentencepiece { vocab_size: 500 } }"));
+    testing::WriteLines(pattern + "/train.de.gz",
+                        testing::ReadGzipLines(m30k + "train.de.gz", 600));
+    testing::WriteLines(pattern + "/train.en.gz",
+                        testing::ReadGzipLines(m30k + "train.en.gz", 600));
+    testing::WriteTextFile(
+        pattern + "/prepare.pbtxt",
+        absl::StrCat("data { split { name: \"train\" source: \"", pattern,
+                     "/train.de.gz\" target: \"", pattern, "/train.en.gz\" } prepared_dir: \"",
+                     pattern, "/prepared\" sentencepiece { vocab_size: 500 } }"));
     const std::string command = absl::StrCat(testing::FathomBinary(), " prepare --config ", pattern,
                                              "/prepare.pbtxt 2> ", pattern, "/prepare.log");
     if (std::system(command.c_str()) != 0) std::abort();
@@ -153,7 +167,8 @@ std::string PreparedDir() {
   return dir;
 }
 
-proto::RunConfig RunConfig(const std::string& run_dir, int64_t max_steps, proto::InitConfig::Method init) {
+proto::RunConfig RunConfig(const std::string& run_dir, int64_t max_steps,
+                           proto::InitConfig::Method init) {
   proto::RunConfig config;
   const std::string base = PreparedDir();
   config.set_run_dir(run_dir);
@@ -178,16 +193,19 @@ proto::RunConfig RunConfig(const std::string& run_dir, int64_t max_steps, proto:
 
 TEST(TrainMpiTest, ResumeRepeatsTheUninterruptedRunBitForBit) {
   const std::string base = PreparedDir();
-  auto full = Trainer::Create(RunConfig(base + "/full", 8, proto::InitConfig::ADMIN), g_comm, false);
+  auto full =
+      Trainer::Create(RunConfig(base + "/full", 8, proto::InitConfig::ADMIN), g_comm, false);
   ASSERT_TRUE(full.ok()) << full.status();
   auto uninterrupted = (*full)->Run();
   ASSERT_TRUE(uninterrupted.ok()) << uninterrupted.status();
   ASSERT_EQ(uninterrupted->losses.size(), 8u);
 
-  auto first = Trainer::Create(RunConfig(base + "/split", 4, proto::InitConfig::ADMIN), g_comm, false);
+  auto first =
+      Trainer::Create(RunConfig(base + "/split", 4, proto::InitConfig::ADMIN), g_comm, false);
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE((*first)->Run().ok());
-  auto second = Trainer::Create(RunConfig(base + "/split", 8, proto::InitConfig::ADMIN), g_comm, true);
+  auto second =
+      Trainer::Create(RunConfig(base + "/split", 8, proto::InitConfig::ADMIN), g_comm, true);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ((*second)->step(), 4);
   auto resumed = (*second)->Run();
@@ -201,13 +219,16 @@ TEST(TrainMpiTest, ResumeRepeatsTheUninterruptedRunBitForBit) {
 }
 
 // One draw from this process's CPU generator, the one dropout masks are seeded from.
-int64_t Draw() { return torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>(); }
+int64_t Draw() {
+  return torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>();
+}
 
 TEST(TrainMpiTest, RanksDrawDifferentDropoutMasks) {
   // Data parallelism needs independent noise on each shard: the ranks' generators differ after
   // the initial parameters (which are rank 0's on every rank) are set.
   const std::string base = PreparedDir();
-  auto trainer = Trainer::Create(RunConfig(base + "/seeds", 1, proto::InitConfig::ADMIN), g_comm, false);
+  auto trainer =
+      Trainer::Create(RunConfig(base + "/seeds", 1, proto::InitConfig::ADMIN), g_comm, false);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   auto draws = g_comm->AllGather(Draw());
   ASSERT_TRUE(draws.ok());
@@ -227,7 +248,8 @@ TEST(TrainMpiTest, ResumesOnADifferentRankCount) {
   // and training resumes at the same fraction of the epoch.
   const std::string base = PreparedDir();
   if (g_comm->rank() != 0) return;
-  std::filesystem::copy(base + "/full", base + "/one_rank", std::filesystem::copy_options::recursive);
+  std::filesystem::copy(base + "/full", base + "/one_rank",
+                        std::filesystem::copy_options::recursive);
   auto saved = checkpoint::ReadLatestValid(base + "/one_rank", nullptr);
   ASSERT_TRUE(saved.ok()) << saved.status();
   const proto::IteratorPosition& at = saved->meta.state().iterator();
@@ -259,7 +281,8 @@ TEST(TrainMpiTest, ResumesAtTheSameFractionOfTheEpochWithAnotherBatchBudget) {
   // index is mapped by the fraction of the epoch done, not taken as it is.
   const std::string base = PreparedDir();
   if (g_comm->rank() == 0) {
-    std::filesystem::copy(base + "/full", base + "/budget", std::filesystem::copy_options::recursive);
+    std::filesystem::copy(base + "/full", base + "/budget",
+                          std::filesystem::copy_options::recursive);
   }
   ASSERT_TRUE(g_comm->Barrier().ok());
   auto saved = checkpoint::ReadLatestValid(base + "/budget", nullptr);
@@ -285,7 +308,8 @@ TEST(TrainMpiTest, TranslateAndAverageFromTheRun) {
   eval::TranslateOptions options;
   options.beam.beam = 3;
   options.beam.nbest = 2;
-  const std::vector<std::string> lines = {"Ein Hund läuft.", "Zwei Männer stehen vor einem Haus.", ""};
+  const std::vector<std::string> lines = {"Ein Hund läuft.", "Zwei Männer stehen vor einem Haus.",
+                                          ""};
   const auto out = eval::Translate(*model, lines, options);
   ASSERT_EQ(out.size(), 3u);
   for (const auto& nbest : out) {
@@ -305,7 +329,9 @@ TEST(TrainMpiTest, TranslateAndAverageFromTheRun) {
   for (const auto& [name, tensor] : avg->tensors) {
     for (size_t i = 0; i < a->tensors.size(); ++i) {
       if (a->tensors[i].first != name) continue;
-      EXPECT_TRUE(torch::allclose(tensor, (a->tensors[i].second + b->tensors[i].second) / 2, 1e-6, 1e-7)) << name;
+      EXPECT_TRUE(
+          torch::allclose(tensor, (a->tensors[i].second + b->tensors[i].second) / 2, 1e-6, 1e-7))
+          << name;
       ++checked;
     }
   }
@@ -322,9 +348,13 @@ TEST(TrainMpiTest, DistributedTranslateGivesEveryRankEachRanksLinesInOrder) {
   options.beam.beam = 2;
   options.beam.nbest = 2;
   options.max_tokens = 40;  // several batches per rank
-  const std::vector<std::string> lines = {
-      "Ein Hund läuft.", "Zwei Männer stehen vor einem Haus.", "", "Eine Frau liest ein Buch.",
-      "Kinder spielen im Park.", "Ein Mann fährt Fahrrad auf der Straße.", "Ein Hund."};
+  const std::vector<std::string> lines = {"Ein Hund läuft.",
+                                          "Zwei Männer stehen vor einem Haus.",
+                                          "",
+                                          "Eine Frau liest ein Buch.",
+                                          "Kinder spielen im Park.",
+                                          "Ein Mann fährt Fahrrad auf der Straße.",
+                                          "Ein Hund."};
   auto all = eval::DistributedTranslate(*model, lines, options, *g_comm);
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->size(), lines.size());
@@ -334,13 +364,15 @@ TEST(TrainMpiTest, DistributedTranslateGivesEveryRankEachRanksLinesInOrder) {
     std::vector<std::string> share;
     for (size_t i = r; i < lines.size(); i += 2) share.push_back(lines[i]);
     const auto alone = eval::Translate(*model, share, options);
-    for (size_t k = 0; k < alone.size(); ++k) EXPECT_EQ((*all)[r + 2 * k], alone[k]) << "line " << r + 2 * k;
+    for (size_t k = 0; k < alone.size(); ++k)
+      EXPECT_EQ((*all)[r + 2 * k], alone[k]) << "line " << r + 2 * k;
   }
 }
 
 TEST(TrainMpiTest, DtFixupMuIsTheMaximumOverBothShards) {
   const std::string base = PreparedDir();
-  auto trainer = Trainer::Create(RunConfig(base + "/dt", 1, proto::InitConfig::DT_FIXUP), g_comm, false);
+  auto trainer =
+      Trainer::Create(RunConfig(base + "/dt", 1, proto::InitConfig::DT_FIXUP), g_comm, false);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   // Independent: the largest embedded-source norm over every training example, on one rank.
   auto dataset = data::ShardDataset::Open(base + "/prepared", "train");
@@ -360,7 +392,8 @@ TEST(TrainMpiTest, DtFixupMuIsTheMaximumOverBothShards) {
   // The run scaled the encoder's FFN by DtFixupScale(N, mu): recover mu from the ratio.
   auto* run_layer = (*trainer)->model()->encoder->layers[0]->as<models::EncoderLayerImpl>();
   auto* ref_layer = reference->encoder->layers[0]->as<models::EncoderLayerImpl>();
-  const double ratio = (run_layer->ffn->fc1->weight / ref_layer->ffn->fc1->weight).mean().item<double>();
+  const double ratio =
+      (run_layer->ffn->fc1->weight / ref_layer->ffn->fc1->weight).mean().item<double>();
   EXPECT_NEAR(ratio, models::DtFixupScale(2, mu, false), 1e-4 * ratio);
 }
 
@@ -379,6 +412,7 @@ int main(int argc, char** argv) {
   int failed = RUN_ALL_TESTS();
   torch::Tensor any = torch::tensor({static_cast<int64_t>(failed)});
   (void)(*comm)->AllReduce(any, fathom::comm::ReduceOp::kMax);
-  if ((*comm)->rank() == 0) std::system(absl::StrCat("rm -rf ", fathom::trainer::PreparedDir()).c_str());
+  if ((*comm)->rank() == 0)
+    std::system(absl::StrCat("rm -rf ", fathom::trainer::PreparedDir()).c_str());
   return any.item<int64_t>() != 0;
 }

@@ -10,11 +10,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "checkpoint/checkpoint_io.h"
 #include "comm/communicator_factory.h"
 #include "gtest/gtest.h"
 #include "proto/config_io.h"
 #include "tests/test_util.h"
-#include "checkpoint/checkpoint_io.h"
 #include "trainer/trainer.h"
 
 namespace fathom::trainer {
@@ -38,10 +38,13 @@ std::string PreparedDir() {
       testing::WriteLines(absl::StrCat(pattern, "/val.", lang, ".gz"),
                           testing::ReadGzipLines(absl::StrCat(m30k, "val.", lang, ".gz"), 60));
     }
-    testing::WriteTextFile(pattern + "/prepare.pbtxt", absl::StrCat(
-        "data { split { name: \"train\" source: \"", pattern, "/train.de.gz\" target: \"", pattern,
-        "/train.en.gz\" } split { name: \"valid\" source: \"", pattern, "/val.de.gz\" target: \"", pattern,
-        "/val.en.gz\" } prepared_dir: \"", pattern, "/prepared\" sentencepiece { vocab_size: 600 } }"));
+    testing::WriteTextFile(
+        pattern + "/prepare.pbtxt",
+        absl::StrCat("data { split { name: \"train\" source: \"", pattern,
+                     "/train.de.gz\" target: \"", pattern,
+                     "/train.en.gz\" } split { name: \"valid\" source: \"", pattern,
+                     "/val.de.gz\" target: \"", pattern, "/val.en.gz\" } prepared_dir: \"", pattern,
+                     "/prepared\" sentencepiece { vocab_size: 600 } }"));
     const std::string command = absl::StrCat(testing::FathomBinary(), " prepare --config ", pattern,
                                              "/prepare.pbtxt 2> ", pattern, "/prepare.log");
     if (std::system(command.c_str()) != 0) std::abort();
@@ -102,7 +105,8 @@ TEST(TrainSelectionMpiTest, BleuIsSummedOverRanksAndTheBestTwoCheckpointsAreKept
 
   // Kept: the newest (keep_last 1) and the two best validations by BLEU (ties: the earlier).
   std::vector<std::pair<int64_t, double>> ranked = summary->validations;
-  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
   std::set<int64_t> expected = {30, ranked[0].first, ranked[1].first};
   const std::vector<int64_t> kept = checkpoint::ListCheckpointSteps(run_dir);
   EXPECT_EQ(std::set<int64_t>(kept.begin(), kept.end()), expected);

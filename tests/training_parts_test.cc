@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "proto/config_io.h"
 #include "models/dropout.h"
+#include "proto/config_io.h"
 #include "trainer/device_batch.h"
 #include "trainer/generator_state.h"
 #include "trainer/loss.h"
@@ -33,10 +33,12 @@ void CompareWithLibTorch(proto::OptimConfig::Optimizer kind, double weight_decay
   std::unique_ptr<torch::optim::Optimizer> reference;
   if (kind == proto::OptimConfig::ADAMW) {
     reference = std::make_unique<torch::optim::AdamW>(
-        std::vector<torch::Tensor>{b}, torch::optim::AdamWOptions(1e-2).betas({0.9, 0.98}).eps(1e-8).weight_decay(weight_decay));
+        std::vector<torch::Tensor>{b},
+        torch::optim::AdamWOptions(1e-2).betas({0.9, 0.98}).eps(1e-8).weight_decay(weight_decay));
   } else {
     reference = std::make_unique<torch::optim::Adam>(
-        std::vector<torch::Tensor>{b}, torch::optim::AdamOptions(1e-2).betas({0.9, 0.98}).eps(1e-8).weight_decay(weight_decay));
+        std::vector<torch::Tensor>{b},
+        torch::optim::AdamOptions(1e-2).betas({0.9, 0.98}).eps(1e-8).weight_decay(weight_decay));
   }
   for (int step = 0; step < 25; ++step) {
     ours.ZeroGrad();
@@ -50,7 +52,9 @@ void CompareWithLibTorch(proto::OptimConfig::Optimizer kind, double weight_decay
 }
 
 TEST(OptimizerTest, AdamMatchesLibTorch) { CompareWithLibTorch(proto::OptimConfig::ADAM, 0.0); }
-TEST(OptimizerTest, AdamWithL2MatchesLibTorch) { CompareWithLibTorch(proto::OptimConfig::ADAM, 0.01); }
+TEST(OptimizerTest, AdamWithL2MatchesLibTorch) {
+  CompareWithLibTorch(proto::OptimConfig::ADAM, 0.01);
+}
 TEST(OptimizerTest, AdamWMatchesLibTorch) { CompareWithLibTorch(proto::OptimConfig::ADAMW, 0.1); }
 
 TEST(OptimizerTest, RAdamFollowsItsRectification) {
@@ -69,7 +73,8 @@ TEST(OptimizerTest, RAdamFollowsItsRectification) {
     const double m_hat = m / (1 - std::pow(b1, t));
     const double rho = rho_inf - 2 * t * std::pow(b2, t) / (1 - std::pow(b2, t));
     if (rho > 5) {
-      const double r = std::sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho));
+      const double r =
+          std::sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho));
       expected -= lr * r * m_hat / (std::sqrt(v / (1 - std::pow(b2, t))) + 1e-8);
     } else {
       expected -= lr * m_hat;
@@ -100,8 +105,8 @@ TEST(LrScheduleTest, InverseSqrtWarmupConstantAndLinear) {
   config.set_lr(1e-3);
   config.set_warmup_steps(100);
   LrSchedule inv(config);
-  EXPECT_NEAR(inv.At(1), 1e-5, 1e-9);  // lr is a float in the config
-  EXPECT_NEAR(inv.At(50), 5e-4, 1e-9);  // lr is a float in the config
+  EXPECT_NEAR(inv.At(1), 1e-5, 1e-9);    // lr is a float in the config
+  EXPECT_NEAR(inv.At(50), 5e-4, 1e-9);   // lr is a float in the config
   EXPECT_NEAR(inv.At(100), 1e-3, 1e-9);  // lr is a float in the config
   EXPECT_NEAR(inv.At(400), 5e-4, 1e-9);  // lr is a float in the config  // 1e-3 * sqrt(100/400)
   config.set_schedule(proto::OptimConfig::CONSTANT);
@@ -144,9 +149,11 @@ TEST(LossTest, FusedGradientEqualsAutogradThroughLogSoftmax) {
   (LabelSmoothedCrossEntropy(a, targets, eps, 0).loss * 0.7).backward();
   torch::Tensor logp = torch::log_softmax(b, 1);
   torch::Tensor keep = targets.ne(0).to(torch::kFloat);
-  torch::Tensor per = (1 - eps) * -logp.gather(1, targets.unsqueeze(1)).squeeze(1) + eps / 11.0 * -logp.sum(1);
+  torch::Tensor per =
+      (1 - eps) * -logp.gather(1, targets.unsqueeze(1)).squeeze(1) + eps / 11.0 * -logp.sum(1);
   ((per * keep).sum() * 0.7).backward();
-  EXPECT_TRUE(torch::allclose(a.grad(), b.grad(), 1e-5, 1e-6)) << (a.grad() - b.grad()).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(a.grad(), b.grad(), 1e-5, 1e-6))
+      << (a.grad() - b.grad()).abs().max().item<double>();
   EXPECT_EQ(a.grad()[1].abs().sum().item<double>(), 0.0);  // a pad row gets no gradient
 }
 
@@ -164,7 +171,9 @@ void ExpectRestoredGeneratorsRepeatTheMasks(const torch::Device& device) {
   EXPECT_FALSE(torch::equal(models::Dropout(ones, 0.3, true), first));
 }
 
-TEST(GeneratorStateTest, RestoringRepeatsTheCpuMasks) { ExpectRestoredGeneratorsRepeatTheMasks(torch::kCPU); }
+TEST(GeneratorStateTest, RestoringRepeatsTheCpuMasks) {
+  ExpectRestoredGeneratorsRepeatTheMasks(torch::kCPU);
+}
 
 TEST(GeneratorStateTest, RestoringRepeatsTheCudaMasks) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
@@ -175,9 +184,11 @@ TEST(GeneratorStateTest, TruncatedBytesAreAnErrorNamingTheSource) {
   absl::StatusOr<GeneratorBytes> saved = SaveGenerators(torch::kCPU);
   ASSERT_TRUE(saved.ok());
   saved->cpu.resize(saved->cpu.size() / 2);
-  const absl::Status status = RestoreGenerators(torch::kCPU, *saved, "run/checkpoints/step_00000040");
+  const absl::Status status =
+      RestoreGenerators(torch::kCPU, *saved, "run/checkpoints/step_00000040");
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(status.message().find("run/checkpoints/step_00000040: CPU generator state"), std::string::npos)
+  EXPECT_NE(status.message().find("run/checkpoints/step_00000040: CPU generator state"),
+            std::string::npos)
       << status;
 }
 
@@ -189,14 +200,16 @@ TEST(DeviceBatchTest, ConcatenatePadsEveryBatchToTheWidest) {
   a.relations = torch::arange(1, 10, torch::kLong).view({1, 3, 3});
   a.source_tokens = 3;
   a.target_tokens = 2;
-  b.source = torch::tensor({9, 9, 0, 0, 4, 0}, torch::kLong).view({2, 3}).narrow(1, 0, 2).contiguous();
+  b.source =
+      torch::tensor({9, 9, 0, 0, 4, 0}, torch::kLong).view({2, 3}).narrow(1, 0, 2).contiguous();
   b.target_input = torch::tensor({2, 4, 5, 2, 6, 0}, torch::kLong).view({2, 3});
   b.target_output = torch::tensor({4, 5, 3, 6, 3, 0}, torch::kLong).view({2, 3});
   b.relations = torch::full({2, 2, 2}, 7, torch::kLong);
   b.source_tokens = 3;
   b.target_tokens = 5;
   const DeviceBatch both = Concatenate({a, b}, 0);
-  EXPECT_TRUE(torch::equal(both.source, torch::tensor({5, 6, 7, 9, 9, 0, 0, 4, 0}, torch::kLong).view({3, 3})));
+  EXPECT_TRUE(torch::equal(both.source,
+                           torch::tensor({5, 6, 7, 9, 9, 0, 0, 4, 0}, torch::kLong).view({3, 3})));
   EXPECT_TRUE(torch::equal(both.target_input,
                            torch::tensor({2, 8, 0, 2, 4, 5, 2, 6, 0}, torch::kLong).view({3, 3})));
   EXPECT_TRUE(torch::equal(both.target_output,

@@ -10,8 +10,12 @@ namespace {
 // ones (is_enabled for CUDA, is_cpu_enabled, ...) that 1.13 has only.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 bool Enabled(torch::DeviceType device) { return at::autocast::is_autocast_enabled(device); }
-void SetEnabled(torch::DeviceType device, bool on) { at::autocast::set_autocast_enabled(device, on); }
-torch::ScalarType Dtype(torch::DeviceType device) { return at::autocast::get_autocast_dtype(device); }
+void SetEnabled(torch::DeviceType device, bool on) {
+  at::autocast::set_autocast_enabled(device, on);
+}
+torch::ScalarType Dtype(torch::DeviceType device) {
+  return at::autocast::get_autocast_dtype(device);
+}
 void SetDtype(torch::DeviceType device, torch::ScalarType dtype) {
   at::autocast::set_autocast_dtype(device, dtype);
 }

@@ -6,17 +6,18 @@
 
 namespace fathom::trainer {
 
-bool FusedAdamApplies(const torch::Tensor& param, const torch::Tensor& grad, const torch::Tensor& exp_avg,
-                      const torch::Tensor& exp_avg_sq) {
+bool FusedAdamApplies(const torch::Tensor& param, const torch::Tensor& grad,
+                      const torch::Tensor& exp_avg, const torch::Tensor& exp_avg_sq) {
   for (const torch::Tensor* t : {&param, &grad, &exp_avg, &exp_avg_sq}) {
-    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat || !t->is_contiguous()) return false;
+    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat || !t->is_contiguous())
+      return false;
     if (t->numel() != param.numel()) return false;
   }
   return true;
 }
 
-void FusedAdamCpu(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq,
-                  const AdamCoefficients& c) {
+void FusedAdamCpu(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg,
+                  torch::Tensor& exp_avg_sq, const AdamCoefficients& c) {
   float* p = param.data_ptr<float>();
   const float* g = grad.data_ptr<float>();
   float* m = exp_avg.data_ptr<float>();

@@ -11,23 +11,23 @@
 namespace fathom::trainer {
 
 struct AdamCoefficients {
-  float grad_scale = 1;     // the gradient is multiplied by this first (normalisation, clipping)
+  float grad_scale = 1;  // the gradient is multiplied by this first (normalisation, clipping)
   float beta1 = 0.9f, beta2 = 0.98f;
-  float l2 = 0;             // Adam/RAdam weight decay: g += l2 * p
-  float decay = 1;          // AdamW decoupled decay: p *= decay (1 - lr * weight_decay)
-  float bias2 = 1;          // 1 - beta2^t
+  float l2 = 0;     // Adam/RAdam weight decay: g += l2 * p
+  float decay = 1;  // AdamW decoupled decay: p *= decay (1 - lr * weight_decay)
+  float bias2 = 1;  // 1 - beta2^t
   float eps = 1e-8f;
-  float step = 0;           // p -= step * m / (sqrt(v / bias2) + eps), step = lr * rect / bias1
-  bool adaptive = true;     // false (RAdam's first steps): p -= step * m
+  float step = 0;        // p -= step * m / (sqrt(v / bias2) + eps), step = lr * rect / bias1
+  bool adaptive = true;  // false (RAdam's first steps): p -= step * m
 };
 
 // All four tensors float32, contiguous, on the CPU, with equal element counts.
-bool FusedAdamApplies(const torch::Tensor& param, const torch::Tensor& grad, const torch::Tensor& exp_avg,
-                      const torch::Tensor& exp_avg_sq);
+bool FusedAdamApplies(const torch::Tensor& param, const torch::Tensor& grad,
+                      const torch::Tensor& exp_avg, const torch::Tensor& exp_avg_sq);
 
 // Updates `param`, `exp_avg` and `exp_avg_sq` in place, in parallel over LibTorch's threads.
-void FusedAdamCpu(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq,
-                  const AdamCoefficients& c);
+void FusedAdamCpu(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg,
+                  torch::Tensor& exp_avg_sq, const AdamCoefficients& c);
 
 }  // namespace fathom::trainer
 

@@ -32,7 +32,8 @@ absl::Status Restore(at::Generator generator, const std::string& bytes, const st
 }  // namespace
 
 void SeedRankGenerators(uint64_t seed, int rank, int64_t step) {
-  const uint64_t mixed = Mix64(Mix64(Mix64(seed) ^ static_cast<uint64_t>(rank)) ^ static_cast<uint64_t>(step));
+  const uint64_t mixed =
+      Mix64(Mix64(Mix64(seed) ^ static_cast<uint64_t>(rank)) ^ static_cast<uint64_t>(step));
   torch::manual_seed(mixed);  // the CPU generator and, where CUDA is present, each device's
 }
 
@@ -42,14 +43,17 @@ absl::StatusOr<GeneratorBytes> SaveGenerators(const torch::Device& device) {
     bytes.cpu = Save(at::globalContext().defaultGenerator(torch::kCPU));
     if (device.is_cuda()) bytes.device = Save(at::globalContext().defaultGenerator(device));
   } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("reading the random generators' state: ", e.what_without_backtrace()));
+    return absl::InternalError(
+        absl::StrCat("reading the random generators' state: ", e.what_without_backtrace()));
   }
   return bytes;
 }
 
-absl::Status RestoreGenerators(const torch::Device& device, const GeneratorBytes& bytes, const std::string& what) {
-  absl::Status status = Restore(at::globalContext().defaultGenerator(torch::kCPU), bytes.cpu,
-                                absl::StrCat(what, ": CPU generator state (", bytes.cpu.size(), " bytes)"));
+absl::Status RestoreGenerators(const torch::Device& device, const GeneratorBytes& bytes,
+                               const std::string& what) {
+  absl::Status status =
+      Restore(at::globalContext().defaultGenerator(torch::kCPU), bytes.cpu,
+              absl::StrCat(what, ": CPU generator state (", bytes.cpu.size(), " bytes)"));
   if (!status.ok() || !device.is_cuda() || bytes.device.empty()) return status;
   return Restore(at::globalContext().defaultGenerator(device), bytes.device,
                  absl::StrCat(what, ": CUDA generator state (", bytes.device.size(), " bytes)"));

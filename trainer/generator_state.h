@@ -1,7 +1,7 @@
 // The random generators a rank's training draws from, as bytes a checkpoint can hold: the CPU
-// generator (Fathom's CPU dropout masks; the batcher's shuffles have their own seed) and, when the rank trains
-// on a GPU, that device's generator (LibTorch's CUDA dropout). Restoring both makes a resumed
-// run draw the masks the uninterrupted run would have drawn.
+// generator (Fathom's CPU dropout masks; the batcher's shuffles have their own seed) and, when the
+// rank trains on a GPU, that device's generator (LibTorch's CUDA dropout). Restoring both makes a
+// resumed run draw the masks the uninterrupted run would have drawn.
 #ifndef FATHOM_TRAINER_GENERATOR_STATE_H_
 #define FATHOM_TRAINER_GENERATOR_STATE_H_
 
@@ -25,7 +25,8 @@ absl::StatusOr<GeneratorBytes> SaveGenerators(const torch::Device& device);
 // `what` names the source (a checkpoint directory) in errors. Bytes of the wrong size for this
 // LibTorch's generator are an error, not a silent reseed. Empty device bytes (a checkpoint
 // written on CPU, resumed on a GPU) leave the device's generator as seeded.
-absl::Status RestoreGenerators(const torch::Device& device, const GeneratorBytes& bytes, const std::string& what);
+absl::Status RestoreGenerators(const torch::Device& device, const GeneratorBytes& bytes,
+                               const std::string& what);
 
 // Seeds this rank's generators (CPU, and every CUDA device's) from (seed, rank, step). Ranks
 // must draw different dropout masks, or data parallelism repeats one noise pattern on every

@@ -16,7 +16,8 @@ GradReducer::GradReducer(std::vector<torch::Tensor> parameters, comm::Communicat
   auto close = [&] {
     if (current.params.empty()) return;
     const int64_t elements = bytes / static_cast<int64_t>(sizeof(float));
-    current.flat = torch::zeros({elements}, parameters_[current.params[0]].options().dtype(torch::kFloat));
+    current.flat =
+        torch::zeros({elements}, parameters_[current.params[0]].options().dtype(torch::kFloat));
     buckets_.push_back(std::move(current));
     current = Bucket();
     bytes = 0;

@@ -46,8 +46,8 @@ class GradReducer {
 
  private:
   struct Bucket {
-    std::vector<size_t> params;   // indices into parameters_
-    std::vector<int64_t> offsets; // element offset of each param in `flat`
+    std::vector<size_t> params;    // indices into parameters_
+    std::vector<int64_t> offsets;  // element offset of each param in `flat`
     torch::Tensor flat;
     int pending = 0;
     bool launched = false;
@@ -60,8 +60,8 @@ class GradReducer {
   std::vector<torch::Tensor> parameters_;
   comm::Communicator* comm_;
   std::vector<Bucket> buckets_;
-  std::vector<size_t> bucket_of_;  // param index -> bucket
-  std::vector<bool> seen_;         // param got its gradient in this backward
+  std::vector<size_t> bucket_of_;                   // param index -> bucket
+  std::vector<bool> seen_;                          // param got its gradient in this backward
   std::vector<std::pair<size_t, unsigned>> hooks_;  // (param index, hook handle)
   size_t next_launch_ = 0;
   bool sync_ = true;

@@ -12,8 +12,8 @@ using torch::autograd::tensor_list;
 // sum, each of which reads or writes the whole [N, V] again.
 struct SmoothedCrossEntropy : public torch::autograd::Function<SmoothedCrossEntropy> {
   // Returns [2]: sum of the smoothed loss, sum of the nll (the second gets no gradient).
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& logits, const torch::Tensor& targets,
-                               double smoothing, int64_t pad) {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& logits,
+                               const torch::Tensor& targets, double smoothing, int64_t pad) {
     const double vocab = static_cast<double>(logits.size(1));
     torch::Tensor lse = logits.logsumexp(1);
     torch::Tensor keep = targets.ne(pad).to(logits.scalar_type());

@@ -7,7 +7,8 @@
 
 namespace fathom::trainer {
 
-absl::StatusOr<LossScalerOptions> LossScalerOptionsFromConfig(const proto::DistributedConfig& config) {
+absl::StatusOr<LossScalerOptions> LossScalerOptionsFromConfig(
+    const proto::DistributedConfig& config) {
   LossScalerOptions options;
   options.init_scale = config.init_loss_scale();
   options.growth_interval = config.loss_scale_window();

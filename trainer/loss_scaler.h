@@ -29,7 +29,8 @@ struct LossScalerOptions {
 
 // The options of distributed.{init_loss_scale, loss_scale_window, min_loss_scale}; errors name
 // the field.
-absl::StatusOr<LossScalerOptions> LossScalerOptionsFromConfig(const proto::DistributedConfig& config);
+absl::StatusOr<LossScalerOptions> LossScalerOptionsFromConfig(
+    const proto::DistributedConfig& config);
 
 class LossScaler {
  public:

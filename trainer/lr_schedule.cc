@@ -6,7 +6,10 @@
 namespace fathom::trainer {
 
 LrSchedule::LrSchedule(const proto::OptimConfig& config)
-    : kind_(config.schedule()), peak_(config.lr()), warmup_(config.warmup_steps()), max_steps_(config.max_steps()) {}
+    : kind_(config.schedule()),
+      peak_(config.lr()),
+      warmup_(config.warmup_steps()),
+      max_steps_(config.max_steps()) {}
 
 double LrSchedule::At(int64_t step) const {
   const double s = static_cast<double>(std::max<int64_t>(step, 1));

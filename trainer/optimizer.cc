@@ -1,8 +1,8 @@
 #include "trainer/optimizer.h"
 
-#include "trainer/fused_adam_cpu.h"
-
 #include <cmath>
+
+#include "trainer/fused_adam_cpu.h"
 
 namespace fathom::trainer {
 
@@ -39,7 +39,8 @@ void Optimizer::Step(double lr, double grad_scale) {
   const bool adaptive = kind_ != proto::OptimConfig::RADAM || rho_t > 5.0;
   double radam_rect = 1.0;
   if (kind_ == proto::OptimConfig::RADAM && adaptive) {
-    radam_rect = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
+    radam_rect = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf /
+                           ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
   }
   const bool decoupled = kind_ == proto::OptimConfig::ADAMW;
   AdamCoefficients c;
@@ -103,8 +104,8 @@ void Optimizer::LoadState(const std::vector<std::pair<std::string, torch::Tensor
     const size_t index = std::stoul(name.substr(dot + 1));
     TORCH_CHECK(index < parameters_.size(), "optimizer state ", name, " has no parameter");
     torch::Tensor& target = name.rfind("exp_avg_sq", 0) == 0 ? exp_avg_sq_[index] : exp_avg_[index];
-    TORCH_CHECK(target.sizes() == tensor.sizes(), "optimizer state ", name, " has shape ", tensor.sizes(),
-                ", the parameter ", target.sizes());
+    TORCH_CHECK(target.sizes() == tensor.sizes(), "optimizer state ", name, " has shape ",
+                tensor.sizes(), ", the parameter ", target.sizes());
     target.copy_(tensor);
   }
 }

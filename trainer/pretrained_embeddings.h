@@ -33,11 +33,13 @@ struct PretrainedEmbeddings {
 // Nothing when model.pretrained_embeddings is empty; otherwise the vectors looked up for the
 // source vocabulary of `header` (its SentencePiece model in `prepared_dir`). Errors name the file.
 absl::StatusOr<std::optional<PretrainedEmbeddings>> LoadConfiguredPretrained(
-    const proto::RunConfig& config, const std::string& prepared_dir, const proto::ShardHeader& header);
+    const proto::RunConfig& config, const std::string& prepared_dir,
+    const proto::ShardHeader& header);
 
 // Copies the vectors into the model's source table, standardised to the Xavier range when
 // `standardise`, and logs the coverage. Returns the table's std afterwards.
-double ApplyPretrained(models::Seq2SeqImpl& model, const PretrainedEmbeddings& pretrained, bool standardise);
+double ApplyPretrained(models::Seq2SeqImpl& model, const PretrainedEmbeddings& pretrained,
+                       bool standardise);
 
 }  // namespace fathom::trainer
 

@@ -21,8 +21,8 @@ StepRunner::StepRunner(models::Seq2Seq model, Optimizer* optimizer, comm::Commun
   reducer_ = std::make_unique<GradReducer>(optimizer_->parameters(), comm_, options_.bucket_bytes);
 }
 
-absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& micro_batches, double lr,
-                                             StopVote vote) {
+absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& micro_batches,
+                                             double lr, StopVote vote) {
   if (options_.bf16_autocast && options_.fp16_autocast) {
     return absl::InvalidArgumentError("StepRunner: bf16_autocast and fp16_autocast are exclusive");
   }

@@ -24,7 +24,7 @@ namespace fathom::trainer {
 
 struct StepOptions {
   double label_smoothing = 0.1;
-  double clip_norm = 0.0;      // 0: no clipping
+  double clip_norm = 0.0;  // 0: no clipping
   // Autocast of the forward pass on the batch's device (CPU or CUDA). At most one of the two;
   // float16 needs CUDA (LibTorch has no float16 matrix multiply on CPU) and a LossScaler.
   bool bf16_autocast = false;
@@ -40,18 +40,18 @@ struct StopVote {
 };
 
 struct StepStats {
-  double loss = 0;        // per target token, over all ranks
-  double nll = 0;         // per target token
+  double loss = 0;            // per target token, over all ranks
+  double nll = 0;             // per target token
   int64_t target_tokens = 0;  // all ranks
   int64_t source_tokens = 0;
-  double grad_norm = 0;   // unscaled, before clipping; not finite when the update was skipped
+  double grad_norm = 0;  // unscaled, before clipping; not finite when the update was skipped
   // false: the loss was not finite on some rank, or (without a LossScaler) a gradient was not;
   // the update was not applied and training should stop.
   bool finite = true;
   // The update was not applied: !finite, or a LossScaler's gradient overflow (a routine event
   // in float16 training; the scale has backed off and training goes on).
   bool skipped = false;
-  double loss_scale = 1;  // the factor this update's loss was multiplied by
+  double loss_scale = 1;     // the factor this update's loss was multiplied by
   int ranks_signalled = 0;   // ranks whose StopVote said signalled
   bool out_of_time = false;  // some rank's StopVote said out_of_time
 };
@@ -67,7 +67,8 @@ class StepRunner {
   // reduced over the ranks, so every rank makes the same decision to apply or skip. Errors:
   // communication failures, fp16 autocast on a CPU batch, and a LossScaler overflowing at its
   // minimum scale.
-  absl::StatusOr<StepStats> Update(const std::vector<DeviceBatch>& micro_batches, double lr, StopVote vote = {});
+  absl::StatusOr<StepStats> Update(const std::vector<DeviceBatch>& micro_batches, double lr,
+                                   StopVote vote = {});
 
   const GradReducer& reducer() const { return *reducer_; }
 

@@ -11,8 +11,8 @@
 #include "absl/strings/strip.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
-#include "prepare/spider_reader.h"
 #include "eval/sql/sql_schema.h"
+#include "prepare/spider_reader.h"
 
 namespace fathom::eval {
 namespace {
@@ -60,7 +60,6 @@ absl::StatusOr<std::pair<std::vector<std::string>, std::vector<std::string>>> Re
   }
   return std::make_pair(std::move(preds), std::move(golds));
 }
-
 
 absl::StatusOr<ExactMatchScore> ScoreSpiderExactMatch(const std::string& pred_path,
                                                       const std::string& gold_path,
