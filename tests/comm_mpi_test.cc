@@ -1,5 +1,6 @@
-// The MPI communicator on 2 ranks. The communicator initialises MPI itself (main makes no MPI
-// call), and one instance serves every test: MPI cannot be initialised twice in a process.
+// The MPI communicator on 2 ranks. The communicator initialises MPI itself (the shared main,
+// tests/mpi_test_main.cc, creates it and makes no MPI call), and one instance serves every test:
+// MPI cannot be initialised twice in a process.
 // Every test issues the same collectives in the same order on both ranks.
 #include <chrono>
 #include <cstdio>
@@ -12,7 +13,7 @@
 #include "comm/mpi_communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/test_util.h"
+#include "tests/mpi_test_main.h"
 
 namespace fathom::comm {
 namespace {
@@ -20,8 +21,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-Communicator* g_comm = nullptr;
-Communicator& Comm() { return *g_comm; }
+Communicator& Comm() { return *testing::MpiTestComm(); }
 
 using Clock = std::chrono::steady_clock;
 double SecondsSince(Clock::time_point start) {
@@ -258,19 +258,3 @@ TEST(MpiCommunicatorTest, Time25MegabyteFloatAllReduce) {
 
 }  // namespace
 }  // namespace fathom::comm
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  auto comm = fathom::comm::CreateCommunicator(fathom::comm::Backend::kAuto, /*cuda=*/false);
-  if (!comm.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(comm.status().message()).c_str());
-    return 1;
-  }
-  fathom::comm::g_comm = comm->get();
-  if ((*comm)->rank() == 0) std::printf("%s\n", (*comm)->Describe().c_str());
-  fathom::testing::ReportOnlyOnRankZero((*comm)->rank());
-  torch::Tensor failed = torch::full({1}, static_cast<int64_t>(RUN_ALL_TESTS()));
-  const absl::Status reduced = (*comm)->AllReduce(failed, fathom::comm::ReduceOp::kMax);
-  comm->reset();  // finalises MPI
-  return reduced.ok() ? static_cast<int>(failed.item<int64_t>()) : 1;
-}

@@ -6,7 +6,6 @@
 // collectives in the same order on every rank, and its expected values hold for any rank count.
 #include <torch/cuda.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -19,20 +18,42 @@
 #include "comm/nccl_communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/test_util.h"
+#include "tests/mpi_test_main.h"
 
 namespace fathom::comm {
 namespace {
 
 using ::testing::HasSubstr;
 
-Communicator* g_comm = nullptr;
-std::string g_skip_reason;
+// The shared main (tests/mpi_test_main.cc) makes the NCCL communicator, unless this build or
+// host cannot: then it starts no MPI and every test skips, saying why. The launcher's size is
+// read before MPI starts.
+std::string SkipReason() {
+  const char* size_variable = std::getenv("OMPI_COMM_WORLD_SIZE");
+  const int size = size_variable != nullptr ? std::atoi(size_variable) : 1;
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  if (!NcclBackendBuilt()) {
+    return "this build has no NCCL backend (CPU LibTorch, or NCCL not found)";
+  }
+  if (gpus < size) {
+    return absl::StrCat(gpus, " GPU(s) visible for ", size,
+                        " rank(s); the test needs one per rank");
+  }
+  return "";
+}
+
+const testing::MpiTestRegistration kMpiTest([] {
+  testing::MpiTestOptions options;
+  options.backend = Backend::kNccl;
+  options.cuda = true;
+  options.skip_reason = SkipReason;
+  return options;
+}());
 
 #define SKIP_WITHOUT_NCCL() \
-  if (g_comm == nullptr) GTEST_SKIP() << g_skip_reason
+  if (testing::MpiTestComm() == nullptr) GTEST_SKIP() << testing::MpiTestSkipReason()
 
-Communicator& Comm() { return *g_comm; }
+Communicator& Comm() { return *testing::MpiTestComm(); }
 int Size() { return Comm().size(); }
 // The GPU the communicator chose: the one of the local rank, as for training.
 torch::Device Gpu() {
@@ -157,36 +178,3 @@ TEST(NcclCommunicatorTest, ArgumentErrorsNameRankDeviceAndOperation) {
 
 }  // namespace
 }  // namespace fathom::comm
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  using fathom::comm::g_skip_reason;
-  // The launcher's size, read before MPI starts: with too few GPUs no communicator is made.
-  const char* size_variable = std::getenv("OMPI_COMM_WORLD_SIZE");
-  const int size = size_variable != nullptr ? std::atoi(size_variable) : 1;
-  const int gpus = static_cast<int>(torch::cuda::device_count());
-  if (!fathom::comm::NcclBackendBuilt()) {
-    g_skip_reason = "this build has no NCCL backend (CPU LibTorch, or NCCL not found)";
-  } else if (gpus < size) {
-    g_skip_reason =
-        absl::StrCat(gpus, " GPU(s) visible for ", size, " rank(s); the test needs one per rank");
-  }
-  if (!g_skip_reason.empty()) {
-    // No communicator, so no MPI: each rank runs the tests, which skip; rank 0 reports.
-    const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
-    fathom::testing::ReportOnlyOnRankZero(rank != nullptr ? std::atoi(rank) : 0);
-    return RUN_ALL_TESTS();
-  }
-  auto comm = fathom::comm::CreateCommunicator(fathom::comm::Backend::kNccl, /*cuda=*/true);
-  if (!comm.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(comm.status().message()).c_str());
-    return 1;
-  }
-  fathom::comm::g_comm = comm->get();
-  if ((*comm)->rank() == 0) std::printf("%s\n", (*comm)->Describe().c_str());
-  fathom::testing::ReportOnlyOnRankZero((*comm)->rank());
-  torch::Tensor failed = torch::full({1}, static_cast<int64_t>(RUN_ALL_TESTS()));
-  const absl::Status reduced = (*comm)->AllReduce(failed, fathom::comm::ReduceOp::kMax);
-  comm->reset();
-  return reduced.ok() ? static_cast<int>(failed.item<int64_t>()) : 1;
-}

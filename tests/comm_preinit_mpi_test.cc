@@ -1,19 +1,24 @@
 // The MPI communicator in a program that initialised MPI itself (MPI_THREAD_SERIALIZED): the
 // factory adopts that initialisation, leaves MPI_COMM_WORLD alone, and does not finalise MPI.
+// The shared main (tests/mpi_test_main.cc) plays that program: MpiStart::kInitThread.
 #include <mpi.h>
-
-#include <cstdio>
 
 #include "comm/communicator_factory.h"
 #include "comm/mpi_runtime.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/test_util.h"
+#include "tests/mpi_test_main.h"
 
 namespace fathom::comm {
 namespace {
 
 using ::testing::HasSubstr;
+
+const testing::MpiTestRegistration kMpiTest([] {
+  testing::MpiTestOptions options;
+  options.start = testing::MpiStart::kInitThread;
+  return options;
+}());
 
 TEST(PreinitialisedMpiTest, AdoptsTheProgramsMpiAndLeavesItRunning) {
   for (int round = 0; round < 2; ++round) {  // a second communicator after the first is gone
@@ -48,17 +53,3 @@ TEST(PreinitialisedMpiTest, ThreadLevelBelowSerializedIsRefusedWithAHint) {
 
 }  // namespace
 }  // namespace fathom::comm
-
-int main(int argc, char** argv) {
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
-  ::testing::InitGoogleTest(&argc, argv);
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  fathom::testing::ReportOnlyOnRankZero(rank);
-  int failed = RUN_ALL_TESTS();
-  int any_failed = 0;
-  MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Finalize();
-  return any_failed;
-}

@@ -1,6 +1,8 @@
 // End to end on 2 MPI ranks: rank 0 runs `fathom prepare` on a Multi30k slice, then every rank
 // batches its part of the training split for one epoch; the ranks' example sets must be
-// disjoint, cover every example exactly once, and carry balanced token counts.
+// disjoint, cover every example exactly once, and carry balanced token counts. The test calls MPI
+// itself on MPI_COMM_WORLD (data/ needs no comm/), so the shared main (tests/mpi_test_main.cc)
+// only initialises MPI: MpiStart::kInitThread.
 #include <mpi.h>
 
 #include <algorithm>
@@ -13,21 +15,20 @@
 #include "data/batcher.h"
 #include "data/shard_dataset.h"
 #include "gtest/gtest.h"
+#include "tests/mpi_test_main.h"
 #include "tests/test_util.h"
 
 namespace fathom::data {
 namespace {
 
-int Rank() {
-  int rank;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
-}
-int WorldSize() {
-  int size;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
-}
+const testing::MpiTestRegistration kMpiTest([] {
+  testing::MpiTestOptions options;
+  options.start = testing::MpiStart::kInitThread;
+  return options;
+}());
+
+int Rank() { return testing::MpiTestRank(); }
+int WorldSize() { return testing::MpiTestSize(); }
 
 // Rank 0 makes a directory and tells the others its name.
 std::string SharedTempDir() {
@@ -124,14 +125,3 @@ TEST(PrepareBatchesMpiTest, OneEpochOnTwoRanksCoversEveryExampleOnce) {
 
 }  // namespace
 }  // namespace fathom::data
-
-int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  fathom::testing::ReportOnlyOnRankZero(fathom::data::Rank());
-  int failed = RUN_ALL_TESTS();
-  int any_failed = 0;
-  MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Finalize();
-  return any_failed;
-}

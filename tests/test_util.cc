@@ -10,8 +10,6 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "gtest/gtest.h"
-
 namespace fathom::testing {
 
 TempDir::TempDir() {
@@ -117,11 +115,5 @@ CommandResult RunShell(const std::string& command) {
 }
 
 CommandResult RunFathom(const std::string& args) { return RunShell(FathomBinary() + " " + args); }
-
-void ReportOnlyOnRankZero(int rank) {
-  if (rank == 0) return;
-  auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-  delete listeners.Release(listeners.default_result_printer());
-}
 
 }  // namespace fathom::testing

@@ -56,10 +56,6 @@ struct TinyRun {
 // Empty on success; otherwise the failing command's output (ASSERT_EQ(MakeTinyRun(...), "")).
 std::string MakeTinyRun(const TempDir& dir, const TinyRun& run);
 
-// In a multi-rank test only rank 0 prints GoogleTest's report, so ctest's log reads like one
-// test; every rank still runs and asserts.
-void ReportOnlyOnRankZero(int rank);
-
 }  // namespace fathom::testing
 
 #endif  // FATHOM_TESTS_TEST_UTIL_H_

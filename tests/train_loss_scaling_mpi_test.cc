@@ -11,6 +11,7 @@
 #include "comm/communicator_factory.h"
 #include "gtest/gtest.h"
 #include "models/initialisation.h"
+#include "tests/mpi_test_main.h"
 #include "tests/test_util.h"
 #include "tests/tiny_training.h"
 #include "trainer/loss_scaler.h"
@@ -21,6 +22,13 @@ namespace fathom::trainer {
 namespace {
 
 comm::Communicator* g_comm = nullptr;
+
+// The shared main (tests/mpi_test_main.cc) makes the communicator the tests use.
+const testing::MpiTestRegistration kMpiTest([] {
+  testing::MpiTestOptions options;
+  options.before_tests = [] { g_comm = testing::MpiTestComm(); };
+  return options;
+}());
 
 LossScalerOptions Options(double init, int64_t interval) {
   LossScalerOptions options;
@@ -133,18 +141,3 @@ TEST(LossScalingMpiTest, ScaledTrainingEqualsUnscaledAcrossRanks) {
 
 }  // namespace
 }  // namespace fathom::trainer
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  auto comm = fathom::comm::CreateCommunicator(fathom::comm::Backend::kAuto, /*cuda=*/false);
-  if (!comm.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(comm.status().message()).c_str());
-    return 1;
-  }
-  fathom::trainer::g_comm = comm->get();
-  fathom::testing::ReportOnlyOnRankZero((*comm)->rank());
-  torch::Tensor failed = torch::full({1}, static_cast<int64_t>(RUN_ALL_TESTS()));
-  const absl::Status reduced = (*comm)->AllReduce(failed, fathom::comm::ReduceOp::kMax);
-  comm->reset();
-  return reduced.ok() ? static_cast<int>(failed.item<int64_t>()) : 1;
-}

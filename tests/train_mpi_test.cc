@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "models/initialisation.h"
 #include "proto/config_io.h"
+#include "tests/mpi_test_main.h"
 #include "tests/test_util.h"
 #include "tests/tiny_training.h"
 #include "trainer/generator_state.h"
@@ -397,22 +398,18 @@ TEST(TrainMpiTest, DtFixupMuIsTheMaximumOverBothShards) {
   EXPECT_NEAR(ratio, models::DtFixupScale(2, mu, false), 1e-4 * ratio);
 }
 
+// The shared main (tests/mpi_test_main.cc) makes the communicator; after the tests rank 0
+// removes the prepared data. Every rank asks for the directory, since the first ask is
+// collective.
+const testing::MpiTestRegistration kMpiTest([] {
+  testing::MpiTestOptions options;
+  options.before_tests = [] { g_comm = testing::MpiTestComm(); };
+  options.after_tests = [] {
+    const std::string dir = PreparedDir();
+    if (g_comm->rank() == 0) std::system(absl::StrCat("rm -rf ", dir).c_str());
+  };
+  return options;
+}());
+
 }  // namespace
 }  // namespace fathom::trainer
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  auto comm = fathom::comm::CreateCommunicator(fathom::comm::Backend::kAuto, false);
-  if (!comm.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(comm.status().message()).c_str());
-    return 1;
-  }
-  fathom::trainer::g_comm = comm->get();
-  fathom::testing::ReportOnlyOnRankZero((*comm)->rank());
-  int failed = RUN_ALL_TESTS();
-  torch::Tensor any = torch::tensor({static_cast<int64_t>(failed)});
-  (void)(*comm)->AllReduce(any, fathom::comm::ReduceOp::kMax);
-  if ((*comm)->rank() == 0)
-    std::system(absl::StrCat("rm -rf ", fathom::trainer::PreparedDir()).c_str());
-  return any.item<int64_t>() != 0;
-}

@@ -14,6 +14,7 @@
 #include "comm/communicator_factory.h"
 #include "gtest/gtest.h"
 #include "proto/config_io.h"
+#include "tests/mpi_test_main.h"
 #include "tests/test_util.h"
 #include "trainer/trainer.h"
 
@@ -155,24 +156,19 @@ TEST(TrainSelectionMpiTest, PatienceStopsAfterValidationsWithoutImprovementAndSu
   }
 }
 
+// The shared main (tests/mpi_test_main.cc) makes the communicator; after the tests rank 0
+// removes the prepared data, when a test prepared it (asking PreparedDir() on rank 0 alone would
+// wait forever).
+const testing::MpiTestRegistration kMpiTest([] {
+  testing::MpiTestOptions options;
+  options.before_tests = [] { g_comm = testing::MpiTestComm(); };
+  options.after_tests = [] {
+    if (g_comm->rank() == 0 && !g_prepared.empty()) {
+      std::system(absl::StrCat("rm -rf ", g_prepared).c_str());
+    }
+  };
+  return options;
+}());
+
 }  // namespace
 }  // namespace fathom::trainer
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  auto comm = fathom::comm::CreateCommunicator(fathom::comm::Backend::kAuto, false);
-  if (!comm.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(comm.status().message()).c_str());
-    return 1;
-  }
-  fathom::trainer::g_comm = comm->get();
-  fathom::testing::ReportOnlyOnRankZero((*comm)->rank());
-  int failed = RUN_ALL_TESTS();
-  torch::Tensor any = torch::tensor({static_cast<int64_t>(failed)});
-  (void)(*comm)->AllReduce(any, fathom::comm::ReduceOp::kMax);
-  // Only when a test prepared data: calling PreparedDir() here on rank 0 alone would wait forever.
-  if ((*comm)->rank() == 0 && !fathom::trainer::g_prepared.empty()) {
-    std::system(absl::StrCat("rm -rf ", fathom::trainer::g_prepared).c_str());
-  }
-  return any.item<int64_t>() != 0;
-}
