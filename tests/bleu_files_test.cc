@@ -72,6 +72,54 @@ TEST(BleuFilesTest, Errors) {
   EXPECT_FALSE(ParseMetric("ter").ok());
 }
 
+// Found by tests/fuzz/score_fuzzer under AddressSanitizer: files of up to 15 bytes were held in
+// std::string's inline buffer, which moved with the file and left the lines' views pointing into
+// a dead stack frame, so a hypothesis was scored against whatever the next read left there
+// ("the cat sat" against "a dog ran" gave BLEU 66.87).
+TEST(BleuFilesTest, ShortFilesAreScoredAsWritten) {
+  testing::TempDir dir;
+  testing::WriteTextFile(dir.File("hyp"), "the cat sat\n");
+  testing::WriteTextFile(dir.File("ref"), "a dog ran\n");
+  absl::StatusOr<ScoreResult> result = ScoreFiles(dir.File("hyp"), {dir.File("ref")}, {});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->line,
+            "BLEU = 0.00 0.0/0.0/0.0/0.0 (BP = 1.000 ratio = 1.000 hyp_len = 3 ref_len = 3)");
+  testing::WriteTextFile(dir.File("same"), "a b c d e f\n");
+  result = ScoreFiles(dir.File("same"), {dir.File("same")}, {});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_NEAR(result->score, 100.0, 1e-9);
+}
+
+// Found by tests/fuzz/score_fuzzer: `fathom score --max_ngram_order -1` sized a vector by the
+// order (2^64 - 1 entries, an abort) and --metric chrf --chrf_word_order -1 wrote past chrF's
+// statistics. Orders are checked before any file is read.
+TEST(BleuFilesTest, OrdersOutOfRangeAreErrors) {
+  testing::TempDir dir;
+  testing::WriteLines(dir.File("hyp"), {"a b c d e"});
+  const std::vector<absl::string_view> hyps = {"a b c d e"};
+  for (int order : {-1, 0, 33}) {
+    ScoreOptions options;
+    options.bleu.max_ngram_order = order;
+    absl::StatusOr<ScoreResult> result = ScoreFiles(dir.File("hyp"), {dir.File("hyp")}, options);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << order;
+    EXPECT_THAT(std::string(result.status().message()), HasSubstr("max_ngram_order")) << order;
+    EXPECT_FALSE(ScoreLines(hyps, {hyps}, options).ok()) << order;
+  }
+  ScoreOptions chrf;
+  chrf.metric = Metric::kChrf;
+  chrf.chrf.word_order = -1;
+  absl::StatusOr<ScoreResult> result = ScoreFiles(dir.File("hyp"), {dir.File("hyp")}, chrf);
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("word_order"));
+  chrf.chrf.word_order = 2;
+  chrf.chrf.char_order = 0;
+  EXPECT_THAT(std::string(ScoreLines(hyps, {hyps}, chrf).status().message()),
+              HasSubstr("char_order"));
+  chrf.chrf.char_order = 6;
+  result = ScoreFiles(dir.File("hyp"), {dir.File("hyp")}, chrf);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->line, "chrF2++ = 100.00");
+}
+
 TEST(BleuFilesTest, IdenticalFilesScore100) {
   const std::string path = testing::SharedDataDir() + "/translation/news-de-en/newstest2014.eng";
   absl::StatusOr<ScoreResult> result = ScoreFiles(path, {path}, ScoreOptions());

@@ -1,5 +1,6 @@
 #include "eval/bleu/score_files.h"
 
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -11,10 +12,13 @@ namespace fathom::eval {
 namespace {
 
 // A whole file and its lines, split on '\n' only (Python's open(newline="\n")), each checked
-// to be UTF-8 and stripped of trailing whitespace like the lines sacreBLEU's CLI reads.
+// to be UTF-8 and stripped of trailing whitespace like the lines sacreBLEU's CLI reads. The
+// contents live on the heap so that the lines' views survive moving a TextFile: a std::string
+// of up to 15 bytes keeps them inline and takes them along when moved (a one-line file of
+// "the cat sat" then scored against whatever the stack held next).
 struct TextFile {
   std::string path;
-  std::string contents;
+  std::unique_ptr<const std::string> contents;
   std::vector<absl::string_view> lines;
 };
 
@@ -25,8 +29,8 @@ absl::StatusOr<TextFile> ReadLines(const std::string& path, SkippedLines* skippe
   file.path = path;
   absl::StatusOr<std::string> contents = ReadFileToString(path);
   if (!contents.ok()) return contents.status();
-  file.contents = *std::move(contents);
-  absl::string_view rest = file.contents;
+  file.contents = std::make_unique<const std::string>(*std::move(contents));
+  absl::string_view rest = *file.contents;
   while (!rest.empty()) {
     const size_t newline = rest.find('\n');
     absl::string_view line = rest.substr(0, newline);
@@ -58,6 +62,29 @@ absl::Status AddAll(const std::vector<absl::string_view>& hyps,
   return absl::OkStatus();
 }
 
+// Orders come from the command line (`fathom score --max_ngram_order`, --chrf_word_order). A
+// negative one made a vector of 2^64 - 1 entries, and chrF's statistics were sized for one count
+// of orders and filled for another; the bound keeps n-gram tables small (sacreBLEU uses 1-6).
+constexpr int kMaxOrder = 32;
+
+absl::Status CheckOptions(const ScoreOptions& options) {
+  const auto in_range = [](const char* name, int value, int lo) {
+    if (value >= lo && value <= kMaxOrder) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " must be in [", lo, ", ", kMaxOrder, "] (got ", value, ")"));
+  };
+  if (options.metric == Metric::kBleu) {
+    return in_range("max_ngram_order", options.bleu.max_ngram_order, 1);
+  }
+  absl::Status status = in_range("chrF char_order", options.chrf.char_order, 1);
+  if (status.ok()) status = in_range("chrF word_order", options.chrf.word_order, 0);
+  if (status.ok() && options.chrf.beta < 0) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat("chrF beta must be >= 0 (got ", options.chrf.beta, ")"));
+  }
+  return status;
+}
+
 // Files and line i of each, as errors name them: "hyp.txt:3, ref.txt:3".
 std::string Where(const std::vector<TextFile>& files, size_t i) {
   std::vector<std::string> names;
@@ -82,6 +109,7 @@ absl::StatusOr<Metric> ParseMetric(absl::string_view name) {
 absl::StatusOr<ScoreResult> ScoreLines(const std::vector<absl::string_view>& hyps,
                                        const std::vector<std::vector<absl::string_view>>& refs,
                                        const ScoreOptions& options) {
+  if (absl::Status status = CheckOptions(options); !status.ok()) return status;
   if (hyps.empty()) return absl::InvalidArgumentError("no hypotheses to score");
   if (refs.empty()) return absl::InvalidArgumentError("no references to score against");
   for (size_t k = 0; k < refs.size(); ++k) {
@@ -119,6 +147,7 @@ absl::StatusOr<ScoreResult> ScoreLines(const std::vector<absl::string_view>& hyp
 absl::StatusOr<ScoreResult> ScoreFiles(const std::string& hyp_path,
                                        const std::vector<std::string>& ref_paths,
                                        const ScoreOptions& options) {
+  if (absl::Status status = CheckOptions(options); !status.ok()) return status;
   if (ref_paths.empty()) return absl::InvalidArgumentError("no reference files given");
   SkippedLines skipped;
   SkippedLines* skip = options.skip_bad_lines ? &skipped : nullptr;

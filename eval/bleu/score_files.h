@@ -49,11 +49,13 @@ struct ScoreResult {
   SkippedLines skipped;  // empty unless options.skip_bad_lines
 };
 
-// Scores `hyp_path` against one or more reference files, line i against line i of each. Errors
-// name the file: missing or unreadable files, invalid UTF-8 (file:line), line counts that
-// differ (both files, both counts), an empty hypothesis file, a line empty in every reference.
-// With options.skip_bad_lines the last two kinds (invalid UTF-8, a segment without reference)
-// are counted in ScoreResult::skipped instead; line counts must still agree.
+// Scores `hyp_path` against one or more reference files, line i against line i of each. Orders
+// outside [1, 32] (BLEU's max_ngram_order, chrF's char_order; word_order [0, 32]) and a negative
+// chrF beta are errors naming the option. Errors name the file: missing or unreadable files,
+// invalid UTF-8 (file:line), line counts that differ (both files, both counts), an empty hypothesis
+// file, a line empty in every reference. With options.skip_bad_lines the last two kinds (invalid
+// UTF-8, a segment without reference) are counted in ScoreResult::skipped instead; line counts must
+// still agree.
 absl::StatusOr<ScoreResult> ScoreFiles(const std::string& hyp_path,
                                        const std::vector<std::string>& ref_paths,
                                        const ScoreOptions& options);
