@@ -1,5 +1,6 @@
 #include "data/pretrained_vectors.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 
@@ -19,14 +20,21 @@ constexpr char kWordStart[] = "\xE2\x96\x81";  // U+2581, SentencePiece's word-s
 
 absl::StatusOr<PretrainedTable> LoadPretrainedVectors(const std::string& path,
                                                       const Vocabulary& vocab) {
+  std::vector<std::string> pieces(vocab.size());
+  for (int id = 0; id < vocab.size(); ++id) pieces[id] = vocab.IdToPiece(id);
+  return LoadPretrainedVectors(path, pieces,
+                               {vocab.pad_id(), vocab.unk_id(), vocab.bos_id(), vocab.eos_id()});
+}
+
+absl::StatusOr<PretrainedTable> LoadPretrainedVectors(const std::string& path,
+                                                      const std::vector<std::string>& pieces,
+                                                      const std::vector<int>& special_ids) {
   // Which piece wants which word, so the file is streamed once and only needed vectors kept.
   absl::flat_hash_map<std::string, std::vector<int>> wanted;
-  const int size = vocab.size();
+  const int size = static_cast<int>(pieces.size());
   for (int id = 0; id < size; ++id) {
-    if (id == vocab.pad_id() || id == vocab.unk_id() || id == vocab.bos_id() ||
-        id == vocab.eos_id())
-      continue;
-    const std::string piece = vocab.IdToPiece(id);
+    if (std::find(special_ids.begin(), special_ids.end(), id) != special_ids.end()) continue;
+    const std::string& piece = pieces[id];
     if (piece.rfind(kWordStart, 0) != 0 || piece.size() == 3) continue;
     wanted[absl::AsciiStrToLower(piece.substr(3))].push_back(id);
   }
@@ -59,6 +67,11 @@ absl::StatusOr<PretrainedTable> LoadPretrainedVectors(const std::string& path,
     if (table.dim == 0) {
       table.dim = static_cast<int64_t>(vector.size());
       if (table.dim == 0) return absl::InvalidArgumentError(absl::StrCat(path, ":1: no values"));
+      // The table takes vocab x dim floats: one long first line must not claim gigabytes.
+      if (table.dim > kMaxPretrainedDim) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ":1: ", table.dim, " values; word vectors have at most ", kMaxPretrainedDim));
+      }
       table.values.assign(static_cast<size_t>(size) * table.dim, 0.0f);
     } else if (static_cast<int64_t>(vector.size()) != table.dim) {
       return absl::InvalidArgumentError(absl::StrCat(path, ":", reader->line_number(), ": ",

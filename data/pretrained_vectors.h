@@ -22,11 +22,22 @@ struct PretrainedTable {
   double coverage() const { return vocab_size ? double(covered_count) / double(vocab_size) : 0.0; }
 };
 
+// Vectors wider than this are refused (file:1) before the [vocab_size x dim] table is made.
+inline constexpr int64_t kMaxPretrainedDim = 1 << 16;
+
 // A piece is covered when it starts a word ("▁house") and the word, lower-cased, has a vector
 // (GloVe 6B is lower-cased). Special pieces are never covered. Lines with a different number of
 // values than the first are errors naming file:line.
 absl::StatusOr<PretrainedTable> LoadPretrainedVectors(const std::string& path,
                                                       const Vocabulary& vocab);
+
+// The same for a vocabulary given as its pieces (pieces[id]) and the ids never covered (the
+// special ones): what the overload above reads from the SentencePiece model. For callers without
+// one, such as the fuzz harness (tests/fuzz/glove_fuzzer.cc) in a sanitizer build, where the
+// SentencePiece module cannot be loaded (spm_bridge.h).
+absl::StatusOr<PretrainedTable> LoadPretrainedVectors(const std::string& path,
+                                                      const std::vector<std::string>& pieces,
+                                                      const std::vector<int>& special_ids);
 
 }  // namespace fathom::data
 
