@@ -140,25 +140,71 @@ void CheckInit(const proto::InitConfig& init, Checker& check) {
   }
 }
 
+// The schedule against warmup_steps and max_steps. A Fixup trains without warm-up: AUTO with a
+// warm-up is ambiguous (the implied schedule has none) and refused; a named schedule is the
+// config's own choice, and the trainer logs a warning.
+void CheckSchedule(const proto::OptimConfig& optim, proto::InitConfig::Method method,
+                   Checker& check) {
+  const proto::OptimConfig::Schedule schedule = ResolvedSchedule(optim, method);
+  const std::string name = absl::StrCat(
+      proto::OptimConfig::Schedule_Name(schedule),
+      optim.schedule() == proto::OptimConfig::AUTO
+          ? absl::StrCat(" (implied by init.method ", proto::InitConfig::Method_Name(method), ")")
+          : "");
+  const bool no_warmup = schedule == proto::OptimConfig::INVERSE_SQRT_NO_WARMUP ||
+                         schedule == proto::OptimConfig::SQRT_DECAY;
+  if (optim.warmup_steps() < -1) {
+    check.Fail("optim.warmup_steps",
+               absl::StrCat("must be >= 0, or -1 for the schedule's own (got ",
+                            optim.warmup_steps(), ")"));
+  } else if (no_warmup && optim.warmup_steps() > 0) {
+    check.Fail("optim.warmup_steps",
+               absl::StrCat("schedule ", name, " has no warm-up (got ", optim.warmup_steps(),
+                            "); remove warmup_steps",
+                            optim.schedule() == proto::OptimConfig::AUTO
+                                ? ", or name optim.schedule to train with a warm-up"
+                                : ""));
+  } else if (schedule == proto::OptimConfig::INVERSE_SQRT && optim.warmup_steps() == 0) {
+    check.Fail("optim.warmup_steps",
+               "INVERSE_SQRT with 0 warm-up steps never decays (the rate stays at lr); use "
+               "INVERSE_SQRT_NO_WARMUP, which decays from the first update, or CONSTANT");
+  }
+  if ((schedule == proto::OptimConfig::LINEAR_DECAY ||
+       schedule == proto::OptimConfig::SQRT_DECAY) &&
+      optim.max_steps() == 0) {
+    check.Fail("optim.max_steps", absl::StrCat("schedule ", name, " needs max_steps > 0"));
+  }
+  check.Positive("optim.decay_steps", optim.decay_steps());
+}
+
 void CheckOptim(const proto::OptimConfig& optim, Checker& check) {
   check.Positive("optim.lr", optim.lr());
   check.Probability("optim.beta1", optim.beta1());
   check.Probability("optim.beta2", optim.beta2());
   check.Positive("optim.eps", optim.eps());
   check.NonNegative("optim.weight_decay", optim.weight_decay());
-  check.NonNegative("optim.warmup_steps", optim.warmup_steps());
   check.Probability("optim.label_smoothing", optim.label_smoothing());
   check.NonNegative("optim.clip_norm", optim.clip_norm());
   check.Positive("optim.update_freq", optim.update_freq());
   check.NonNegative("optim.max_steps", optim.max_steps());
   check.NonNegative("optim.max_epochs", optim.max_epochs());
   check.NonNegative("optim.max_seconds", optim.max_seconds());
-  if (optim.schedule() == proto::OptimConfig::LINEAR_DECAY && optim.max_steps() == 0) {
-    check.Fail("optim.max_steps", "schedule LINEAR_DECAY needs max_steps > 0");
-  }
 }
 
 }  // namespace
+
+proto::OptimConfig::Schedule ResolvedSchedule(const proto::OptimConfig& optim,
+                                              proto::InitConfig::Method method) {
+  if (optim.schedule() != proto::OptimConfig::AUTO) return optim.schedule();
+  switch (method) {
+    case proto::InitConfig::T_FIXUP:
+      return proto::OptimConfig::INVERSE_SQRT_NO_WARMUP;
+    case proto::InitConfig::DT_FIXUP:
+      return proto::OptimConfig::SQRT_DECAY;
+    default:
+      return proto::OptimConfig::INVERSE_SQRT;
+  }
+}
 
 absl::Status ValidateDataConfig(const proto::DataConfig& data) {
   Checker check;
@@ -173,6 +219,7 @@ absl::Status ValidateRunConfig(const proto::RunConfig& config) {
   CheckModel(config.model(), check);
   CheckInit(config.init(), check);
   CheckOptim(config.optim(), check);
+  CheckSchedule(config.optim(), config.init().method(), check);
   check.Positive("distributed.bucket_mb", config.distributed().bucket_mb());
   check.NonNegative("distributed.threads", config.distributed().threads());
   const std::string& device = config.distributed().device();

@@ -14,6 +14,11 @@ absl::Status ValidateRunConfig(const proto::RunConfig& config);
 // condition. Checked before MPI starts, data loads or an initialisation pass runs.
 absl::Status ValidateTrainConfig(const proto::RunConfig& config);
 
+// The learning-rate schedule a run uses: optim.schedule, or for AUTO the one init.method implies
+// (INVERSE_SQRT_NO_WARMUP for T_FIXUP, SQRT_DECAY for DT_FIXUP, INVERSE_SQRT otherwise).
+proto::OptimConfig::Schedule ResolvedSchedule(const proto::OptimConfig& optim,
+                                              proto::InitConfig::Method method);
+
 }  // namespace fathom
 
 #endif  // FATHOM_PROTO_CONFIG_VALIDATION_H_

@@ -1,4 +1,4 @@
-// Optimiser, schedules and loss against independent references (LibTorch's own Adam and AdamW,
+// Optimiser and loss against independent references (LibTorch's own Adam and AdamW,
 // the RAdam and label-smoothing formulas written out here).
 #include <cmath>
 #include <vector>
@@ -9,7 +9,6 @@
 #include "trainer/device_batch.h"
 #include "trainer/generator_state.h"
 #include "trainer/loss.h"
-#include "trainer/lr_schedule.h"
 #include "trainer/optimizer.h"
 
 namespace fathom::trainer {
@@ -97,26 +96,6 @@ TEST(OptimizerTest, StateRoundTripsThroughNamedTensors) {
   first.Step(0.1);
   second.Step(0.1);
   EXPECT_TRUE(torch::equal(p, q));
-}
-
-TEST(LrScheduleTest, InverseSqrtWarmupConstantAndLinear) {
-  proto::OptimConfig config;
-  ResolveDefaults(&config);
-  config.set_lr(1e-3);
-  config.set_warmup_steps(100);
-  LrSchedule inv(config);
-  EXPECT_NEAR(inv.At(1), 1e-5, 1e-9);    // lr is a float in the config
-  EXPECT_NEAR(inv.At(50), 5e-4, 1e-9);   // lr is a float in the config
-  EXPECT_NEAR(inv.At(100), 1e-3, 1e-9);  // lr is a float in the config
-  EXPECT_NEAR(inv.At(400), 5e-4, 1e-9);  // lr is a float in the config  // 1e-3 * sqrt(100/400)
-  config.set_schedule(proto::OptimConfig::CONSTANT);
-  EXPECT_NEAR(LrSchedule(config).At(7), 1e-3, 1e-9);
-  config.set_schedule(proto::OptimConfig::LINEAR_DECAY);
-  config.set_max_steps(1100);
-  LrSchedule linear(config);
-  EXPECT_NEAR(linear.At(100), 1e-3, 1e-9);  // lr is a float in the config
-  EXPECT_NEAR(linear.At(600), 5e-4, 1e-9);  // lr is a float in the config
-  EXPECT_NEAR(linear.At(1100), 0.0, 1e-9);  // lr is a float in the config
 }
 
 TEST(LossTest, LabelSmoothingMatchesTheFormula) {

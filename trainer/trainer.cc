@@ -141,7 +141,11 @@ absl::Status Trainer::Setup(bool resume) {
 absl::StatusOr<TrainSummary> Trainer::Run() {
   const auto& optim = config_.optim();
   RETURN_IF_ERROR(ValidateTrainConfig(config_));  // `fathom train` checked it before MPI started
-  const LrSchedule schedule(optim);
+  const LrSchedule schedule(LrScheduleOptions::FromProto(optim, config_.init().method()));
+  FLOG(Info) << schedule.Describe();
+  if (const std::string warning = schedule.Warning(); !warning.empty() && comm_->rank() == 0) {
+    FLOG(Warning) << warning;
+  }
   SetCollectiveTimeout(/*long_phase=*/false);
   TrainSummary summary;
   run_.clock.Start();  // set-up (initialisation passes, resuming) is not charged to the run
