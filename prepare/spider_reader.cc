@@ -64,6 +64,9 @@ absl::StatusOr<Json> ReadJsonArray(const std::string& path) {
     doc = Json::parse(*text);
   } catch (const Json::parse_error& e) {
     return JsonSyntaxError(path, *text, e);
+  } catch (const Json::exception& e) {
+    // The parser's other error: a number beyond double or int64 ("1e400"), out_of_range.406.
+    return Malformed(path, absl::StrCat("malformed JSON: ", e.what()));
   }
   if (!doc.is_array()) {
     return Malformed(path, absl::StrCat("top level must be a JSON array, found ", doc.type_name()));

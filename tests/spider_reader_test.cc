@@ -235,6 +235,18 @@ TEST_F(SpiderReaderTest, TruncatedJsonPointsAtEndOfFile) {
   EXPECT_THAT(Message(status), HasSubstr("(line 2, column 18)"));
 }
 
+// Found by tests/fuzz/spider_fuzzer: a number beyond double made the JSON parser throw
+// out_of_range rather than parse_error, which nothing caught, and `fathom prepare` aborted.
+TEST_F(SpiderReaderTest, NumberBeyondDoubleIsMalformedJson) {
+  absl::Status status = TablesError("1e319");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), HasSubstr(tables_path_));
+  EXPECT_THAT(Message(status), HasSubstr("number overflow parsing '1e319'"));
+  status = ExamplesError(R"([{"question": "q", "query": "q", "db_id": "pets_db", "n": -1e400}])");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), HasSubstr(examples_path_));
+}
+
 TEST_F(SpiderReaderTest, TopLevelMustBeArray) {
   absl::Status status = TablesError(R"({"db_id": "x"})");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);

@@ -208,6 +208,22 @@ TEST(ExecutionMatchTest, SubstituteVariablesReplacesOnlyWholeQuotedNames) {
   EXPECT_EQ(SubstituteVariables("WHERE n = \"v0\"", {{"v0", "o'neil"}}), "WHERE n = 'o''neil'");
 }
 
+// Found by tests/fuzz/text2sql_fuzzer: a number beyond double ("1e400") made the JSON parser
+// throw out_of_range, and a "query-split" or "question-split" that is no string made Json::value
+// throw type_error; nothing caught either, and the process aborted.
+TEST(Text2SqlDataTest, MalformedValuesAreErrorsNamingTheFile) {
+  fathom::testing::TempDir dir;
+  const std::string path = dir.File("data.json");
+  for (const std::string text :
+       {"[1e400]", R"([{"sql": ["SELECT 1"], "query-split": 1}])",
+        R"([{"sql": ["SELECT 1"], "sentences": [{"text": "q", "question-split": []}]}])"}) {
+    fathom::testing::WriteTextFile(path, text);
+    const auto entries = LoadText2SqlData(path);
+    EXPECT_EQ(entries.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(Message(entries.status()), HasSubstr(path)) << text;
+  }
+}
+
 TEST(ExecutionScoreTest, CountsEveryOutcomeWithoutFailing) {
   fathom::testing::TempDir dir;
   const std::string texas = "SELECT city_name FROM city WHERE state_name = 'texas'";

@@ -32,7 +32,8 @@ absl::StatusOr<std::vector<Text2SqlEntry>> LoadText2SqlData(const std::string& p
   Json root;
   try {
     root = Json::parse(*text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, or out_of_range for a number beyond double ("1e400").
     return absl::InvalidArgumentError(absl::StrCat(path, ": malformed JSON: ", e.what()));
   }
   if (!root.is_array()) return absl::InvalidArgumentError(absl::StrCat(path, ": not a JSON array"));
@@ -51,6 +52,9 @@ absl::StatusOr<std::vector<Text2SqlEntry>> LoadText2SqlData(const std::string& p
       if (!s.is_string()) return Malformed(path, i, "\"sql\" holds a non-string");
       entry.sql.push_back(s.get<std::string>());
     }
+    // Json::value throws (type_error) on a field of another type; check first.
+    if (const auto split = item.find("query-split"); split != item.end() && !split->is_string())
+      return Malformed(path, i, "\"query-split\" is not a string");
     entry.query_split = item.value("query-split", "");
     if (const auto vars = item.find("variables"); vars != item.end() && vars->is_array()) {
       for (const Json& v : *vars) {
@@ -64,6 +68,12 @@ absl::StatusOr<std::vector<Text2SqlEntry>> LoadText2SqlData(const std::string& p
       for (const Json& s : *sentences) {
         if (!s.is_object()) return Malformed(path, i, "sentence is not an object");
         Text2SqlQuestion question;
+        const auto text_field = s.find("text");
+        if (text_field != s.end() && !text_field->is_string())
+          return Malformed(path, i, "sentence \"text\" is not a string");
+        const auto split_field = s.find("question-split");
+        if (split_field != s.end() && !split_field->is_string())
+          return Malformed(path, i, "sentence \"question-split\" is not a string");
         question.text = s.value("text", "");
         question.split = s.value("question-split", "");
         if (const auto vars = s.find("variables"); vars != s.end() && vars->is_object()) {
