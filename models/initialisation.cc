@@ -1,5 +1,6 @@
 #include "models/initialisation.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace fathom::models {
@@ -124,6 +125,10 @@ double TFixupDecoderScale(int64_t layers) {
   return std::pow(9.0 * static_cast<double>(layers), -0.25);
 }
 
+double TFixupEmbeddingScale(int64_t layers) {
+  return std::pow(9.0 * static_cast<double>(layers), -0.25);
+}
+
 double DtFixupScale(int64_t layers, double mu, bool relation_aware) {
   const double n = static_cast<double>(layers);
   if (relation_aware) return std::pow(n * (4.0 * mu * mu + 2.0 * mu + 2.0), -0.5);
@@ -137,18 +142,50 @@ void ApplyTFixup(Seq2SeqImpl& model) {
   const double sqrt2 = std::sqrt(2.0);
   ScaleEncoder(*model.encoder, {e * sqrt2, e, e, e});
   ScaleDecoder(*model.decoder, {d * sqrt2, d, d, d});
-  model.target_embeddings->table.mul_(d);
+  // Both input tables, each with its own stack's depth (the authors' code); a table shared by
+  // both sides (TIE_ALL) is scaled once, with the encoder's, as the authors' code does.
+  model.source_embeddings->table.mul_(TFixupEmbeddingScale(model.options().encoder_layers));
+  if (model.target_embeddings.ptr() != model.source_embeddings.ptr()) {
+    model.target_embeddings->table.mul_(TFixupEmbeddingScale(model.options().decoder_layers));
+  }
 }
 
-void ApplyDtFixup(Seq2SeqImpl& model, double encoder_mu, double decoder_mu) {
+double DtFixupDecoderScale(int64_t layers, double encoder_mu, double decoder_mu,
+                           proto::InitConfig::DtFixupDecoder rule) {
+  if (rule == proto::InitConfig::DECODER_T_FIXUP) return TFixupDecoderScale(layers);
+  return DtFixupScale(layers, std::max(encoder_mu, decoder_mu), false);
+}
+
+void ApplyDtFixup(Seq2SeqImpl& model, double encoder_mu, double decoder_mu,
+                  const DtFixupOptions& options) {
   torch::NoGradGuard no_grad;
   const bool relational = model.options().num_relations > 0;
   const double e = DtFixupScale(model.options().encoder_layers, encoder_mu, relational);
-  const double d = DtFixupScale(model.options().decoder_layers, decoder_mu, false);
-  // The default init gave value projections gain 1/sqrt(2); DT-Fixup starts from plain Xavier.
+  const double d =
+      DtFixupDecoderScale(model.options().decoder_layers, encoder_mu, decoder_mu, options.decoder);
+  // The default init gave query, key and value projections gain 1/sqrt(2); DT-Fixup starts
+  // from plain Xavier (values) and from options.qk_gain (queries and keys).
   const double sqrt2 = std::sqrt(2.0);
   ScaleEncoder(*model.encoder, {e * sqrt2, e, e, e});
   ScaleDecoder(*model.decoder, {d * sqrt2, d, d, d});
+  const double qk = options.qk_gain * sqrt2;
+  auto regain = [qk](MultiHeadAttentionImpl& attention) {
+    attention.q_proj->weight.mul_(qk);
+    attention.k_proj->weight.mul_(qk);
+  };
+  for (const auto& m : *model.encoder->layers) regain(*m->as<EncoderLayerImpl>()->self_attention);
+  for (const auto& m : *model.decoder->layers) {
+    auto* layer = m->as<DecoderLayerImpl>();
+    regain(*layer->self_attention);
+    regain(*layer->cross_attention);
+  }
+}
+
+torch::Tensor DtFixupMuVectors(EmbeddingsImpl& embeddings, const torch::Tensor& ids,
+                               proto::InitConfig::DtFixupMuInput where) {
+  if (where == proto::InitConfig::LAYER_INPUT) return embeddings.forward(ids);
+  return embeddings.table.index_select(0, ids.reshape({-1}))
+      .view({ids.size(0), ids.size(1), embeddings.table.size(1)});
 }
 
 void ApplyAdminConstant(Seq2SeqImpl& model) {
@@ -168,9 +205,9 @@ double LoadPretrainedEmbeddings(EmbeddingsImpl& embeddings, const torch::Tensor&
   torch::Tensor mask = covered.to(torch::kBool);
   torch::Tensor chosen = vectors.to(table.scalar_type()).index({mask});
   if (standardise && chosen.size(0) > 0) {
-    const double xavier = std::sqrt(2.0 / static_cast<double>(table.size(0) + table.size(1)));
-    chosen = (chosen - chosen.mean()) / chosen.std() * xavier;
-    torch::nn::init::normal_(table, 0.0, xavier);
+    // The std of the random table InitEmbeddings draws, which the uncovered rows already have.
+    const double random_std = std::pow(static_cast<double>(table.size(1)), -0.5);
+    chosen = (chosen - chosen.mean()) / chosen.std() * random_std;
   }
   table.index_put_({mask}, chosen);
   table[embeddings.pad_id()].zero_();

@@ -138,6 +138,9 @@ void CheckInit(const proto::InitConfig& init, Checker& check) {
   if (init.method() == proto::InitConfig::ADMIN) {
     check.Positive("init.admin_profile_batches", init.admin_profile_batches());
   }
+  if (init.method() == proto::InitConfig::DT_FIXUP) {
+    check.Positive("init.dt_fixup_qk_gain", init.dt_fixup_qk_gain());
+  }
 }
 
 // The schedule against warmup_steps and max_steps. A Fixup trains without warm-up: AUTO with a

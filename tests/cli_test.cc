@@ -140,7 +140,7 @@ TEST(CliTest, TrainLoadsPretrainedEmbeddings) {
   ASSERT_TRUE(log.ok()) << log.status();
   EXPECT_THAT(*log, HasSubstr("pre-trained embeddings " + dir.File("vectors.txt")));
   EXPECT_THAT(*log, HasSubstr("source pieces covered"));
-  EXPECT_THAT(*log, HasSubstr("standardised to the Xavier range"));
+  EXPECT_THAT(*log, HasSubstr("standardised to the random initialisation's std"));
 
   testing::WriteTextFile(dir.File("none.txt"), "zzzz 0.1 0.2\n");
   testing::TinyRun none;

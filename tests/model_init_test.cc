@@ -5,9 +5,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "models/initial_loss.h"
 #include "models/initialisation.h"
 #include "models/seq2seq.h"
+#include "proto/config_io.h"
 #include "tests/model_test_util.h"
+#include "tests/test_util.h"
 
 namespace fathom::models {
 namespace {
@@ -103,7 +106,8 @@ TEST(InitFormulaTest, DtFixupFactorsForVanillaAndRelationAwareLayers) {
   InitialiseDefault(*fixed, 5);
   ApplyDtFixup(*fixed, mu, 2.0);
   const double enc = std::pow(6.0 * (4 * mu * mu + 2 * mu + 2), -0.5);
-  const double dec = 1.0 / (std::sqrt(6.0) * 2 * 2.0);
+  // The decoder's vanilla factor takes the larger mu: its cross-attention reads the encoder.
+  const double dec = 1.0 / (std::sqrt(6.0) * 2 * mu);
   auto* pe = plain->encoder->layers[1]->as<EncoderLayerImpl>();
   auto* fe = fixed->encoder->layers[1]->as<EncoderLayerImpl>();
   EXPECT_TRUE(torch::allclose(fe->ffn->fc1->weight, pe->ffn->fc1->weight * enc));
@@ -112,14 +116,144 @@ TEST(InitFormulaTest, DtFixupFactorsForVanillaAndRelationAwareLayers) {
   EXPECT_TRUE(
       torch::allclose(fe->self_attention->relation_v, pe->self_attention->relation_v * enc));
   EXPECT_TRUE(torch::allclose(fe->self_attention->relation_k, pe->self_attention->relation_k));
-  EXPECT_TRUE(
-      torch::allclose(fe->self_attention->q_proj->weight, pe->self_attention->q_proj->weight));
+  // Query and key: plain Xavier (gain 1), the paper's step 1 and the authors' glorot_init.
+  EXPECT_TRUE(torch::allclose(fe->self_attention->q_proj->weight,
+                              pe->self_attention->q_proj->weight * std::sqrt(2.0)));
+  EXPECT_NEAR(
+      Std(fe->self_attention->k_proj->weight) / XavierStd(fe->self_attention->k_proj->weight), 1.0,
+      0.05);
   EXPECT_TRUE(torch::allclose(fe->ffn->fc1->bias, pe->ffn->fc1->bias));
   const auto& v = fe->self_attention->v_proj->weight;
   EXPECT_NEAR(Std(v) / (XavierStd(v) * enc), 1.0, 0.05);
   auto* pd = plain->decoder->layers[0]->as<DecoderLayerImpl>();
   auto* fd = fixed->decoder->layers[0]->as<DecoderLayerImpl>();
   EXPECT_TRUE(torch::allclose(fd->ffn->fc2->weight, pd->ffn->fc2->weight * dec));
+  EXPECT_TRUE(torch::allclose(fd->cross_attention->out_proj->weight,
+                              pd->cross_attention->out_proj->weight * dec));
+  EXPECT_TRUE(torch::allclose(fd->cross_attention->k_proj->weight,
+                              pd->cross_attention->k_proj->weight * std::sqrt(2.0)));
+}
+
+TEST(InitFormulaTest, DtFixupDecoderAndQueryKeyAlternatives) {
+  auto options = testing::SmallOptions(InitConfig::DT_FIXUP, 6, 64);
+  Seq2Seq plain(options), fixed(options);
+  InitialiseDefault(*plain, 6);
+  InitialiseDefault(*fixed, 6);
+  DtFixupOptions alternative;
+  alternative.decoder = InitConfig::DECODER_T_FIXUP;
+  alternative.qk_gain = 1.0 / std::sqrt(2.0);  // Fathom's default gain, kept
+  ApplyDtFixup(*fixed, 20.0, 30.0, alternative);
+  // T-Fixup's decoder factor (Huang et al. 2020): (9 N_d)^-1/4 = 54^-1/4 = 0.3689 for N_d = 6.
+  const double dec = std::pow(9.0 * 6.0, -0.25);
+  EXPECT_NEAR(dec, 0.3689, 1e-4);
+  EXPECT_NEAR(DtFixupDecoderScale(6, 20.0, 30.0, InitConfig::DECODER_T_FIXUP), dec, 1e-12);
+  EXPECT_NEAR(DtFixupDecoderScale(6, 20.0, 30.0, InitConfig::DECODER_VANILLA),
+              1.0 / (std::sqrt(6.0) * 2 * 30.0), 1e-12);
+  auto* pd = plain->decoder->layers[3]->as<DecoderLayerImpl>();
+  auto* fd = fixed->decoder->layers[3]->as<DecoderLayerImpl>();
+  EXPECT_TRUE(torch::allclose(fd->ffn->fc1->weight, pd->ffn->fc1->weight * dec));
+  EXPECT_TRUE(torch::allclose(fd->self_attention->out_proj->weight,
+                              pd->self_attention->out_proj->weight * dec));
+  EXPECT_TRUE(
+      torch::allclose(fd->self_attention->q_proj->weight, pd->self_attention->q_proj->weight));
+  // The encoder keeps its vanilla factor with its own mu (no relations here): 1 / (sqrt 6 * 40).
+  auto* pe = plain->encoder->layers[0]->as<EncoderLayerImpl>();
+  auto* fe = fixed->encoder->layers[0]->as<EncoderLayerImpl>();
+  EXPECT_TRUE(
+      torch::allclose(fe->ffn->fc2->weight, pe->ffn->fc2->weight / (std::sqrt(6.0) * 2 * 20.0)));
+}
+
+TEST(InitFormulaTest, TFixupScalesBothInputTablesByTheirStacksDepth) {
+  // T-Fixup, Algorithm 1: input embeddings of both sides times (9 N)^-1/4; the authors' code
+  // (layer6ai-labs/T-Fixup, transformer.py) scales the source table with the encoder's layers
+  // and a separate target table with the decoder's. 6 layers: 1/2.71; 36 layers: 1/4.24 (the
+  // factors by which an unscaled source table was too large).
+  EXPECT_NEAR(1.0 / TFixupEmbeddingScale(6), 2.7108, 1e-4);
+  EXPECT_NEAR(1.0 / TFixupEmbeddingScale(36), 4.2426, 1e-4);
+  auto options = testing::SmallOptions(InitConfig::T_FIXUP, 6, 64);
+  options.decoder_layers = 2;
+  Seq2Seq plain(options), fixed(options);
+  InitialiseDefault(*plain, 8);
+  InitialiseDefault(*fixed, 8);
+  ApplyTFixup(*fixed);
+  EXPECT_TRUE(torch::allclose(fixed->source_embeddings->table,
+                              plain->source_embeddings->table * std::pow(9.0 * 6.0, -0.25)));
+  EXPECT_TRUE(torch::allclose(fixed->target_embeddings->table,
+                              plain->target_embeddings->table * std::pow(9.0 * 2.0, -0.25)));
+  // One table for both sides: scaled once, with the encoder's depth (the authors' code scales it
+  // in the encoder and skips the decoder under --share-all-embeddings).
+  options.sharing = proto::ModelConfig::TIE_ALL;
+  Seq2Seq tied_plain(options), tied(options);
+  InitialiseDefault(*tied_plain, 8);
+  InitialiseDefault(*tied, 8);
+  ApplyTFixup(*tied);
+  EXPECT_TRUE(torch::allclose(tied->source_embeddings->table,
+                              tied_plain->source_embeddings->table * std::pow(54.0, -0.25)));
+  // And the encoder's input is N(0, 1/d) * sqrt(d) * 54^-1/4 + positions: std 0.37 per
+  // feature before the positions, instead of 1.
+  torch::NoGradGuard no_grad;
+  fixed->eval();
+  torch::Tensor ids = testing::PaddedIds({40, 40, 40}, 50, 2);
+  torch::Tensor rows =
+      fixed->source_embeddings->table.index_select(0, ids.reshape({-1})) * std::sqrt(64.0);
+  EXPECT_NEAR(Std(rows), std::pow(54.0, -0.25), 0.1 * std::pow(54.0, -0.25));
+}
+
+TEST(InitFormulaTest, DtFixupMuOnTheLayerInputOrOnTheTokenVectors) {
+  auto options = testing::SmallOptions(InitConfig::DT_FIXUP, 2, 64);
+  Seq2Seq model(options);
+  InitialiseDefault(*model, 9);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor ids = testing::PaddedIds({7, 5, 7}, 50, 3);
+  torch::Tensor padding = ids.eq(0);
+  EXPECT_TRUE(
+      torch::equal(DtFixupMuVectors(*model->source_embeddings, ids, InitConfig::LAYER_INPUT),
+                   model->EncoderInput(ids)));
+  // TOKEN_VECTORS: the largest table row among the real tokens, computed here row by row.
+  double largest = 0;
+  for (int64_t b = 0; b < ids.size(0); ++b) {
+    for (int64_t t = 0; t < ids.size(1); ++t) {
+      if (padding[b][t].item<bool>()) continue;
+      largest = std::max(
+          largest,
+          model->source_embeddings->table[ids[b][t].item<int64_t>()].norm().item<double>());
+    }
+  }
+  const double rows = MaxPositionNorm(
+      DtFixupMuVectors(*model->source_embeddings, ids, InitConfig::TOKEN_VECTORS), padding);
+  EXPECT_NEAR(rows, largest, 1e-6);
+  // Rows of N(0, 1/d) have norm ~1; the layer input sqrt(d) e + p has ~sqrt(1.5 d) = 9.8.
+  EXPECT_LT(rows, 1.6);
+  const double input = MaxPositionNorm(
+      DtFixupMuVectors(*model->source_embeddings, ids, InitConfig::LAYER_INPUT), padding);
+  EXPECT_GT(input, 0.8 * std::sqrt(1.5 * 64));
+}
+
+TEST(InitFormulaTest, TheShippedSpiderConfigGetsTheRelationAwareFactor) {
+  auto config = LoadRunConfig(testing::SourceDir() + "/configs/spider_dt_fixup.pbtxt");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->model().relation_aware());
+  ASSERT_EQ(config->init().method(), InitConfig::DT_FIXUP);
+  // The shape of the shipped config (small width: the factor depends on N and mu only), with the
+  // relations MakeModelOptions gives a relation-aware model of Spider data (25 ids).
+  auto options = testing::SmallOptions(InitConfig::DT_FIXUP, config->model().encoder_layers(), 32);
+  options.decoder_layers = config->model().decoder_layers();
+  options.num_relations = 25;
+  Seq2Seq plain(options), fixed(options);
+  InitialiseDefault(*plain, 10);
+  InitialiseDefault(*fixed, 10);
+  const double mu = 19.6;  // ~sqrt(1.5 * 256), the shipped width's layer input
+  ApplyDtFixup(*fixed, mu, mu);
+  // DT-Fixup, Theorem 3.1 (and BorealisAI/DT-Fixup optimizers.py dt_fixup): relation-aware
+  // layers get (N (4 mu^2 + 2 mu + 2))^-1/2, N = 24: 0.005139.
+  const double relational = 1.0 / std::sqrt(24.0 * (4 * mu * mu + 2 * mu + 2));
+  EXPECT_NEAR(relational, 0.005139, 1e-6);
+  auto* pe = plain->encoder->layers[23]->as<EncoderLayerImpl>();
+  auto* fe = fixed->encoder->layers[23]->as<EncoderLayerImpl>();
+  EXPECT_TRUE(torch::allclose(fe->ffn->fc1->weight, pe->ffn->fc1->weight * relational));
+  EXPECT_TRUE(
+      torch::allclose(fe->self_attention->relation_v, pe->self_attention->relation_v * relational));
 }
 
 TEST(InitFormulaTest, MaxPositionNormIgnoresPadding) {
@@ -202,6 +336,88 @@ TEST_F(AdminProfileTest, SummingTwoHalvesGivesTheWholeBatchOmegas) {
       EXPECT_NEAR(halves[rank].decoder[k], expected.decoder[k], 1e-4 * expected.decoder[k]) << k;
     }
   }
+}
+
+// Su Jianlin's estimate of a tied output's initial loss, log(e^z + (V - 1) e^(s^2 / 2)), with
+// positions (docs/algorithms.md, "Tied output embeddings"), written out here from the
+// sinusoids: at position t a final LayerNorm divides sqrt(d) e + p_t by sqrt(1 + v_t), v_t the
+// variance of p_t over its features, so z_t = sqrt(d / (1 + v_t)) and s^2 = 1.
+double TiedLossFromTheFormula(int64_t d, int64_t vocab, int64_t positions) {
+  double sum = 0;
+  for (int64_t t = 0; t < positions; ++t) {
+    double mean = 0, square = 0;
+    for (int64_t i = 0; i < d; i += 2) {
+      const double angle = t * std::exp(-std::log(10000.0) * i / d);
+      mean += std::sin(angle) + std::cos(angle);
+      square += 1.0;  // sin^2 + cos^2
+    }
+    mean /= d;
+    const double v = square / d - mean * mean;
+    const double z = std::sqrt(d / (1.0 + v));
+    sum += std::log(std::exp(z) + (vocab - 1) * std::exp(0.5));
+  }
+  return sum / positions;
+}
+
+// d 256, V 8000: the own logit tends to sqrt(256 / 1.5) = 13.06 as v_t tends to 1/2, and the
+// loss to log(e^13.06 + 7999 e^0.5) = 13.09, under the old threshold 1.5 log 8000 = 13.48 and
+// far above log V + 1/2 = 9.49. Over the first 20 positions it is 14.04 (v_t is smaller there),
+// over 1000 positions 13.34: long inputs fall under 1.5 log V.
+TEST(InitialLossTest, TiedLossAtD256V8000IsCaughtWhereOneAndAHalfLogVMissedIt) {
+  const double log_v = std::log(8000.0);
+  const double limit = std::log(std::exp(std::sqrt(256.0 / 1.5)) + 7999.0 * std::exp(0.5));
+  EXPECT_NEAR(limit, 13.09, 0.005);
+  EXPECT_LT(limit, 1.5 * log_v);  // the old rule missed it
+  for (int64_t positions : {20, 1000}) {
+    EXPECT_NEAR(PredictedTiedInitialLoss(256, 8000, positions),
+                TiedLossFromTheFormula(256, 8000, positions), 1e-6)
+        << positions;
+  }
+  EXPECT_NEAR(PredictedTiedInitialLoss(256, 8000, 20), 14.04, 0.01);
+  EXPECT_NEAR(PredictedTiedInitialLoss(256, 8000, 1000), 13.34, 0.01);
+  for (double loss : {limit, PredictedTiedInitialLoss(256, 8000, 1000)}) {
+    const InitialLoss tied{loss, log_v, 1.0};
+    EXPECT_NEAR(tied.expected(), log_v + 0.5, 1e-12);
+    EXPECT_TRUE(tied.far_above()) << loss;
+  }
+}
+
+// The same case measured on a model: d 256, V 8000, tied, Post-LN, with the decoder's branches
+// zeroed so that the stack is the identity the estimate assumes (h = LN(sqrt(d) e_i + p)), on
+// 1000-piece sequences.
+TEST(InitialLossTest, MeasuredInitialLossAgainstTheBlindOutputsExpectation) {
+  auto options = testing::SmallOptions(InitConfig::POST_LN, 1, 256, 8000);
+  options.sharing = proto::ModelConfig::TIE_ALL;
+  options.max_positions = 1024;
+  Seq2Seq tied(options);
+  InitialiseDefault(*tied, 12);
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& m : *tied->decoder->layers) {
+      auto* layer = m->as<DecoderLayerImpl>();
+      layer->self_attention->out_proj->weight.zero_();
+      layer->cross_attention->out_proj->weight.zero_();
+      layer->ffn->fc2->weight.zero_();
+    }
+  }
+  torch::Tensor src = testing::PaddedIds({10, 10}, 8000, 13);
+  torch::Tensor tgt = testing::PaddedIds({1001, 1001}, 8000, 14);
+  torch::Tensor tgt_in = tgt.narrow(1, 0, 1000), tgt_out = tgt.narrow(1, 1, 1000);
+  const InitialLoss measured = EstimateInitialLoss(*tied, src, tgt_in, tgt_out);
+  const double log_v = std::log(8000.0);
+  EXPECT_NEAR(measured.loss, PredictedTiedInitialLoss(256, 8000, 1000), 0.15) << measured.loss;
+  EXPECT_LT(measured.loss, 1.5 * log_v);  // the old rule would not have warned
+  EXPECT_NEAR(measured.logit_variance, 1.0, 0.1);
+  EXPECT_TRUE(measured.far_above()) << measured.loss << " vs " << measured.expected();
+
+  // Untied, the same model starts at the blind output's log V + s^2 / 2 and is not flagged.
+  options.sharing = proto::ModelConfig::UNTIED;
+  Seq2Seq untied(options);
+  InitialiseDefault(*untied, 12);
+  const InitialLoss healthy = EstimateInitialLoss(*untied, src, tgt_in, tgt_out);
+  EXPECT_NEAR(healthy.loss, healthy.expected(), 0.15) << healthy.loss;
+  EXPECT_NEAR(healthy.expected(), log_v + 0.5, 0.1);
+  EXPECT_FALSE(healthy.far_above());
 }
 
 }  // namespace

@@ -34,6 +34,9 @@ InitialisationOptions InitialisationOptions::FromConfig(const proto::RunConfig& 
   options.method = config.init().method();
   options.admin_profile_batches = config.init().admin_profile_batches();
   options.standardise_pretrained = config.model().standardise_pretrained();
+  options.dt_fixup_mu_input = config.init().dt_fixup_mu_input();
+  options.dt_fixup.decoder = config.init().dt_fixup_decoder();
+  options.dt_fixup.qk_gain = config.init().dt_fixup_qk_gain();
   return options;
 }
 
@@ -63,7 +66,7 @@ absl::StatusOr<std::vector<double>> InitialisationPasses::Run(models::Seq2SeqImp
       break;
     case proto::InitConfig::DT_FIXUP: {
       ASSIGN_OR_RETURN(mu, DtFixupMu(model));
-      models::ApplyDtFixup(model, mu[0], mu[1]);
+      models::ApplyDtFixup(model, mu[0], mu[1], options_.dt_fixup);
       break;
     }
     default:
@@ -104,10 +107,15 @@ absl::StatusOr<std::vector<double>> InitialisationPasses::DtFixupMu(models::Seq2
   int64_t examples = 0;
   for (const data::BatchPlan& plan : data_->batcher().EpochBatches(0)) {
     const DeviceBatch batch = data_->Make(plan, /*with_relations=*/false);
-    mu_enc = std::max(
-        mu_enc, models::MaxPositionNorm(model.EncoderInput(batch.source), batch.source.eq(pad)));
-    mu_dec = std::max(mu_dec, models::MaxPositionNorm(model.DecoderInput(batch.target_input),
-                                                      batch.target_input.eq(pad)));
+    const auto where = options_.dt_fixup_mu_input;
+    mu_enc = std::max(mu_enc,
+                      models::MaxPositionNorm(
+                          models::DtFixupMuVectors(*model.source_embeddings, batch.source, where),
+                          batch.source.eq(pad)));
+    mu_dec = std::max(
+        mu_dec, models::MaxPositionNorm(
+                    models::DtFixupMuVectors(*model.target_embeddings, batch.target_input, where),
+                    batch.target_input.eq(pad)));
     examples += static_cast<int64_t>(plan.examples.size());
   }
   torch::Tensor mu = torch::tensor({mu_enc, mu_dec}, torch::kDouble);
@@ -115,9 +123,17 @@ absl::StatusOr<std::vector<double>> InitialisationPasses::DtFixupMu(models::Seq2
   torch::Tensor count = torch::tensor({examples}, torch::kLong);
   RETURN_IF_ERROR(comm_->AllReduce(count, comm::ReduceOp::kSum));
   std::vector<double> result = {mu[0].item<double>(), mu[1].item<double>()};
+  const models::ModelOptions& o = model.options();
   FLOG(Info) << "mu = " << result[0] << " over " << count.item<int64_t>() << " examples on "
-             << comm_->size() << " ranks (decoder input: " << result[1] << ", "
-             << SecondsSince(start_time) << " s)";
+             << comm_->size() << " ranks (decoder input: " << result[1] << "; measured on "
+             << proto::InitConfig::DtFixupMuInput_Name(options_.dt_fixup_mu_input) << ", "
+             << SecondsSince(start_time) << " s); factors: encoder "
+             << models::DtFixupScale(o.encoder_layers, result[0], o.num_relations > 0)
+             << (o.num_relations > 0 ? " (relation-aware)" : " (vanilla)") << ", decoder "
+             << models::DtFixupDecoderScale(o.decoder_layers, result[0], result[1],
+                                            options_.dt_fixup.decoder)
+             << " (" << proto::InitConfig::DtFixupDecoder_Name(options_.dt_fixup.decoder)
+             << "), query/key gain " << options_.dt_fixup.qk_gain;
   model.train();
   return result;
 }
@@ -129,12 +145,17 @@ absl::Status InitialisationPasses::ReportInitialLoss(models::Seq2SeqImpl& model)
   const models::InitialLoss initial = models::EstimateInitialLoss(
       model, probe.source, probe.target_input, probe.target_output, probe.relations);
   if (initial.far_above()) {
-    FLOG(Warning) << "initial loss " << initial.loss
-                  << " is far above log V = " << initial.log_vocab
-                  << " (tied output embedding); consider "
-                  << "model.tied_output_remedy";
+    FLOG(Warning) << "initial loss " << initial.loss << " is far above " << initial.expected()
+                  << ", the loss of an output blind to its input (log V = " << initial.log_vocab
+                  << " plus half the logit variance " << initial.logit_variance << ")"
+                  << (model.options().output_tied()
+                          ? "; the output is tied to the input embeddings: consider "
+                            "model.tied_output_remedy"
+                          : "");
   } else {
-    FLOG(Info) << "initial loss " << initial.loss << " (log V = " << initial.log_vocab << ")";
+    FLOG(Info) << "initial loss " << initial.loss << " (expected " << initial.expected()
+               << ": log V = " << initial.log_vocab << " plus half the logit variance "
+               << initial.logit_variance << ")";
   }
   return absl::OkStatus();
 }

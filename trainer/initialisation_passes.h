@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "comm/communicator.h"
+#include "models/initialisation.h"
 #include "models/seq2seq.h"
 #include "proto/config.pb.h"
 #include "trainer/pretrained_embeddings.h"
@@ -24,6 +25,9 @@ struct InitialisationOptions {
   proto::InitConfig::Method method = proto::InitConfig::POST_LN;  // init.method
   int admin_profile_batches = 1;                                  // init.admin_profile_batches
   bool standardise_pretrained = true;                             // model.standardise_pretrained
+  proto::InitConfig::DtFixupMuInput dt_fixup_mu_input =           // init.dt_fixup_mu_input
+      proto::InitConfig::LAYER_INPUT;
+  models::DtFixupOptions dt_fixup;  // init.dt_fixup_decoder, init.dt_fixup_qk_gain
 
   static InitialisationOptions FromConfig(const proto::RunConfig& config);
 };

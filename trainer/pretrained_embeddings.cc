@@ -50,7 +50,7 @@ double ApplyPretrained(models::Seq2SeqImpl& model, const PretrainedEmbeddings& p
       pretrained.path, pretrained.covered_count, pretrained.vectors.size(0),
       100.0 * pretrained.covered_count / std::max<int64_t>(1, pretrained.vectors.size(0)),
       pretrained.file_words, pretrained.width(),
-      standardise ? "standardised to the Xavier range" : "raw", std);
+      standardise ? "standardised to the random initialisation's std" : "raw", std);
   return std;
 }
 

@@ -36,8 +36,8 @@ absl::StatusOr<std::optional<PretrainedEmbeddings>> LoadConfiguredPretrained(
     const proto::RunConfig& config, const std::string& prepared_dir,
     const proto::ShardHeader& header);
 
-// Copies the vectors into the model's source table, standardised to the Xavier range when
-// `standardise`, and logs the coverage. Returns the table's std afterwards.
+// Copies the vectors into the model's source table, standardised to the std of the random
+// initialisation when `standardise`, and logs the coverage. Returns the table's std afterwards.
 double ApplyPretrained(models::Seq2SeqImpl& model, const PretrainedEmbeddings& pretrained,
                        bool standardise);
 
