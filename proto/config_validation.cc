@@ -47,6 +47,7 @@ bool IsSplitName(const std::string& name) {
 
 void CheckData(const proto::DataConfig& data, Checker& check) {
   std::set<std::string> names;
+  int spider_splits = 0;
   for (int i = 0; i < data.split_size(); ++i) {
     const auto& split = data.split(i);
     const std::string field = absl::StrCat("data.split[", i, "]");
@@ -61,16 +62,25 @@ void CheckData(const proto::DataConfig& data, Checker& check) {
       if (split.target().empty()) check.Fail(field + ".target", "required for task TRANSLATION");
       if (!split.spider_json().empty())
         check.Fail(field + ".spider_json", "only for task TEXT_TO_SQL");
+      if (!split.text2sql_json().empty())
+        check.Fail(field + ".text2sql_json", "only for task TEXT_TO_SQL");
     } else {
-      if (split.spider_json().empty())
-        check.Fail(field + ".spider_json", "required for task TEXT_TO_SQL");
+      if (split.spider_json().empty() == split.text2sql_json().empty()) {
+        check.Fail(field + ".spider_json",
+                   "task TEXT_TO_SQL needs one of spider_json (Spider) and text2sql_json "
+                   "(text2sql-data: GeoQuery, ATIS)");
+      }
+      spider_splits += split.spider_json().empty() ? 0 : 1;
       if (!split.source().empty() || !split.target().empty()) {
         check.Fail(field + ".source", "only for task TRANSLATION (use spider_json)");
       }
     }
+    if (!split.text2sql_split().empty() && split.text2sql_json().empty()) {
+      check.Fail(field + ".text2sql_split", "only with text2sql_json");
+    }
   }
-  if (data.task() == proto::DataConfig::TEXT_TO_SQL && data.spider_tables().empty()) {
-    check.Fail("data.spider_tables", "required for task TEXT_TO_SQL");
+  if (spider_splits > 0 && data.spider_tables().empty()) {
+    check.Fail("data.spider_tables", "required for spider_json splits of task TEXT_TO_SQL");
   }
   if (data.prepared_dir().empty()) check.Fail("data.prepared_dir", "must not be empty");
   check.NonNegative("data.encode_threads", data.encode_threads());
@@ -255,6 +265,22 @@ absl::Status ValidateRunConfig(const proto::RunConfig& config) {
   check.Positive("eval.beam_size", config.eval().beam_size());
   check.NonNegative("eval.patience", config.eval().patience());
   check.Positive("eval.decode_max_tokens", config.eval().decode_max_tokens());
+  if (config.eval().best_metric() == proto::EvalConfig::EXACT_MATCH) {
+    // Spider's exact match parses SQL against a Spider schema; it means nothing for translations.
+    if (config.data().task() != proto::DataConfig::TEXT_TO_SQL) {
+      check.Fail("eval.best_metric",
+                 "EXACT_MATCH scores SQL and needs data.task TEXT_TO_SQL (use BLEU or LOSS for "
+                 "TRANSLATION)");
+    }
+    for (const auto& split : config.data().split()) {
+      if (split.name() == "valid" && !split.text2sql_json().empty()) {
+        check.Fail("eval.best_metric",
+                   "EXACT_MATCH is Spider's exact match and needs a spider_json valid split; "
+                   "score text2sql-data (GeoQuery, ATIS) by execution with `fathom sql-eval "
+                   "--db_sql`");
+      }
+    }
+  }
   return check.Result();
 }
 
