@@ -21,8 +21,9 @@
 #include "prepare/spider_input_encoder.h"
 #include "prepare/spider_reader.h"
 #include "prepare/spider_segments.h"
+#include "prepare/sql_inputs.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 int ResolveThreads(const proto::DataConfig& data) {
@@ -45,10 +46,11 @@ class Preparer {
           absl::StrCat(data_.prepared_dir(), " already exists (pass --overwrite to replace it)"));
     }
     if (data_.task() == proto::DataConfig::TEXT_TO_SQL) {
-      ASSIGN_OR_RETURN(schemas_, LoadSpiderTables(data_.spider_tables()));
       for (const auto& split : data_.split()) {
-        ASSIGN_OR_RETURN(spider_splits_[split.name()],
-                         LoadSpiderExamples(split.spider_json(), schemas_));
+        ASSIGN_OR_RETURN(SqlInputs inputs,
+                         LoadSqlInputs(SqlInputFiles::FromSplit(data_, split), false));
+        spider_splits_[split.name()] = std::move(inputs.examples);
+        schemas_.merge(inputs.schemas);  // a db_id seen before came from the same file
       }
     } else {
       // Fail on a missing file before minutes of vocabulary training.
@@ -80,16 +82,16 @@ class Preparer {
   absl::Status SetUpVocabularies(const StagingDir& stage) {
     const auto& spm = data_.sentencepiece();
     if (!spm.model().empty()) {
-      ASSIGN_OR_RETURN(Vocabulary vocab, Vocabulary::Load(spm.model(), spm));
+      ASSIGN_OR_RETURN(data::Vocabulary vocab, data::Vocabulary::Load(spm.model(), spm));
       joint_ = true;
-      source_vocab_ = std::make_shared<Vocabulary>(std::move(vocab));
+      source_vocab_ = std::make_shared<data::Vocabulary>(std::move(vocab));
       target_vocab_ = source_vocab_;
     } else if (!spm.source_model().empty()) {
-      ASSIGN_OR_RETURN(Vocabulary source, Vocabulary::Load(spm.source_model(), spm));
-      ASSIGN_OR_RETURN(Vocabulary target, Vocabulary::Load(spm.target_model(), spm));
+      ASSIGN_OR_RETURN(data::Vocabulary source, data::Vocabulary::Load(spm.source_model(), spm));
+      ASSIGN_OR_RETURN(data::Vocabulary target, data::Vocabulary::Load(spm.target_model(), spm));
       joint_ = false;
-      source_vocab_ = std::make_shared<Vocabulary>(std::move(source));
-      target_vocab_ = std::make_shared<Vocabulary>(std::move(target));
+      source_vocab_ = std::make_shared<data::Vocabulary>(std::move(source));
+      target_vocab_ = std::make_shared<data::Vocabulary>(std::move(target));
     } else {
       RETURN_IF_ERROR(TrainVocabularies());
       report_.trained_vocabulary = true;
@@ -139,13 +141,15 @@ class Preparer {
       }
     }
     const absl::Time start = absl::Now();
-    ASSIGN_OR_RETURN(Vocabulary source, Vocabulary::Train(source_sample.sample(), spm, threads_));
-    source_vocab_ = std::make_shared<Vocabulary>(std::move(source));
+    ASSIGN_OR_RETURN(data::Vocabulary source,
+                     data::Vocabulary::Train(source_sample.sample(), spm, threads_));
+    source_vocab_ = std::make_shared<data::Vocabulary>(std::move(source));
     if (joint_) {
       target_vocab_ = source_vocab_;
     } else {
-      ASSIGN_OR_RETURN(Vocabulary target, Vocabulary::Train(target_sample.sample(), spm, threads_));
-      target_vocab_ = std::make_shared<Vocabulary>(std::move(target));
+      ASSIGN_OR_RETURN(data::Vocabulary target,
+                       data::Vocabulary::Train(target_sample.sample(), spm, threads_));
+      target_vocab_ = std::make_shared<data::Vocabulary>(std::move(target));
     }
     FLOG(Info) << "trained SentencePiece " << (joint_ ? "joint" : "per-side") << " model(s) on "
                << source_sample.sample().size() << " of " << source_sample.seen()
@@ -159,14 +163,15 @@ class Preparer {
     proto::ShardHeader header;
     ASSIGN_OR_RETURN(auto writer, ShardWriter::Create(stage.path(), split.name(), token_bytes));
     ExampleFilter filter(data_.filter(), split.apply_filter());
-    std::unique_ptr<ShardReferenceWriter> references;
-    if (KeepsReferences(split.name())) {
-      references =
-          std::make_unique<ShardReferenceWriter>(ShardReferencesFile(stage.path(), split.name()));
+    std::unique_ptr<data::ShardReferenceWriter> references;
+    if (data::KeepsReferences(split.name())) {
+      references = std::make_unique<data::ShardReferenceWriter>(
+          data::ShardReferencesFile(stage.path(), split.name()));
     }
     if (data_.task() == proto::DataConfig::TEXT_TO_SQL) {
-      header.add_input_file(split.spider_json());
-      header.add_input_file(data_.spider_tables());
+      const SqlInputFiles files = SqlInputFiles::FromSplit(data_, split);
+      header.add_input_file(files.examples_path());
+      if (!files.schema_path().empty()) header.add_input_file(files.schema_path());
       ASSIGN_OR_RETURN(auto relations, RelationWriter::Create(stage.path(), split.name()));
       RETURN_IF_ERROR(
           WriteSpiderSplit(split, filter, *writer, *relations, references.get(), &header));
@@ -181,9 +186,9 @@ class Preparer {
       // The pipeline hands on token ids only; the raw targets of a split that keeps references
       // come from a second reader of the target file, in step with the chunks (which arrive in
       // input order). Those splits are small, so reading them twice costs nothing.
-      std::unique_ptr<LineReader> raw_targets;
+      std::unique_ptr<data::LineReader> raw_targets;
       if (references != nullptr) {
-        ASSIGN_OR_RETURN(raw_targets, LineReader::Open(split.target()));
+        ASSIGN_OR_RETURN(raw_targets, data::LineReader::Open(split.target()));
       }
       std::string raw;
       auto sink = [&](const EncodedChunk& chunk) -> absl::Status {
@@ -229,14 +234,17 @@ class Preparer {
     return report;
   }
 
-  // Spider inputs are encoded segment by segment (spider_segments.h) so that each piece knows its
-  // question word, table or column, which the relation ids of relation-aware encoders need. The
-  // corpus is small (~8k questions over ~200 schemas, each schema encoded once): one thread
-  // takes under a second, so the parallel pipeline is not needed.
+  // Text-to-SQL inputs (Spider's, or text2sql-data's read as Spider examples, sql_inputs.h) are
+  // encoded segment by segment (spider_segments.h) so that each piece knows its question word,
+  // table or column, which the relation ids of relation-aware encoders need. Prediction encodes
+  // with the same SpiderInputEncoder (decode/sql_sources.h). The corpus is small (~8k questions
+  // over ~200 schemas, each schema encoded once): one thread takes under a second, so the
+  // parallel pipeline is not needed.
   // `references` (null for train) receives the gold SQL of each kept example.
   absl::Status WriteSpiderSplit(const proto::DataSplit& split, ExampleFilter& filter,
                                 ShardWriter& writer, RelationWriter& relations,
-                                ShardReferenceWriter* references, proto::ShardHeader* header) {
+                                data::ShardReferenceWriter* references,
+                                proto::ShardHeader* header) {
     SpiderInputEncoder encoder(*source_vocab_);
     const std::vector<SpiderExample>& examples = spider_splits_.at(split.name());
     std::vector<int> target;
@@ -245,9 +253,10 @@ class Preparer {
       absl::StatusOr<EncodedSpiderInput> input =
           encoder.Encode(example.question, schemas_.at(example.db_id));
       if (!input.ok()) {
-        return absl::Status(input.status().code(),
-                            absl::StrCat(split.spider_json(), ": element ", i, " (db_id ",
-                                         example.db_id, "): ", input.status().message()));
+        return absl::Status(
+            input.status().code(),
+            absl::StrCat(SqlInputFiles::FromSplit(data_, split).examples_path(), ": element ", i,
+                         " (db_id ", example.db_id, "): ", input.status().message()));
       }
       target_vocab_->Encode(example.query, &target);
       if (!filter.Keep(input->ids.size(), target.size())) continue;
@@ -264,8 +273,8 @@ class Preparer {
   const PrepareOptions& options_;
   const int threads_;
   bool joint_ = true;
-  std::shared_ptr<Vocabulary> source_vocab_;
-  std::shared_ptr<Vocabulary> target_vocab_;
+  std::shared_ptr<data::Vocabulary> source_vocab_;
+  std::shared_ptr<data::Vocabulary> target_vocab_;
   SpiderSchemas schemas_;
   std::map<std::string, std::vector<SpiderExample>> spider_splits_;  // by split name
   PrepareReport report_;
@@ -278,4 +287,4 @@ absl::StatusOr<PrepareReport> RunPrepare(const proto::DataConfig& data,
   return Preparer(data, options).Run();
 }
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare

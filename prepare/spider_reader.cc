@@ -11,7 +11,7 @@
 #include "base/file_util.h"
 #include "base/status_macros.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 using Json = nlohmann::json;
@@ -266,8 +266,35 @@ absl::StatusOr<SpiderSchemas> LoadSpiderTables(const std::string& path) {
   return schemas;
 }
 
-absl::StatusOr<std::vector<SpiderExample>> LoadSpiderExamples(const std::string& path,
-                                                              const SpiderSchemas& schemas) {
+namespace {
+
+// One element of an examples file into `example`, which keeps the fields read before an error;
+// `tables_path` names the tables file in an unknown-db_id error.
+absl::Status ParseExample(const Json& object, const std::string& where,
+                          const SpiderSchemas& schemas, const std::string& tables_path,
+                          bool require_query, SpiderExample* example) {
+  if (!object.is_object()) {
+    return Malformed(where, absl::StrCat("expected an object, found ", object.type_name()));
+  }
+  // db_id first: a prediction that fails still names its database where it can.
+  ASSIGN_OR_RETURN(example->db_id, GetString(object, "db_id", where));
+  ASSIGN_OR_RETURN(example->question, GetString(object, "question", where));
+  if (require_query || object.contains("query")) {
+    ASSIGN_OR_RETURN(example->query, GetString(object, "query", where));
+  }
+  example->question = std::string(absl::StripAsciiWhitespace(example->question));
+  example->query = std::string(absl::StripAsciiWhitespace(example->query));
+  if (schemas.count(example->db_id) == 0) {
+    return Malformed(where, absl::StrFormat("unknown db_id \"%s\" (not among the %d databases of "
+                                            "tables file %s)",
+                                            example->db_id, schemas.size(), tables_path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<SpiderExample>> LoadExamples(const std::string& path,
+                                                        const SpiderSchemas& schemas,
+                                                        bool for_prediction) {
   ASSIGN_OR_RETURN(const Json doc, ReadJsonArray(path));
   // Schemas remember their file so that an unknown db_id can name the tables file it is
   // missing from: a mismatched train/tables pair is the usual cause.
@@ -276,25 +303,28 @@ absl::StatusOr<std::vector<SpiderExample>> LoadSpiderExamples(const std::string&
   std::vector<SpiderExample> examples;
   examples.reserve(doc.size());
   for (size_t i = 0; i < doc.size(); ++i) {
-    const Json& object = doc[i];
-    const std::string where = ElementWhere(path, i);
-    if (!object.is_object()) {
-      return Malformed(where, absl::StrCat("expected an object, found ", object.type_name()));
-    }
     SpiderExample example;
-    ASSIGN_OR_RETURN(example.question, GetString(object, "question", where));
-    ASSIGN_OR_RETURN(example.query, GetString(object, "query", where));
-    ASSIGN_OR_RETURN(example.db_id, GetString(object, "db_id", where));
-    example.question = std::string(absl::StripAsciiWhitespace(example.question));
-    example.query = std::string(absl::StripAsciiWhitespace(example.query));
-    if (schemas.count(example.db_id) == 0) {
-      return Malformed(where, absl::StrFormat("unknown db_id \"%s\" (not among the %d databases of "
-                                              "tables file %s)",
-                                              example.db_id, schemas.size(), tables_path));
+    const absl::Status parsed = ParseExample(doc[i], ElementWhere(path, i), schemas, tables_path,
+                                             !for_prediction, &example);
+    if (!parsed.ok()) {
+      if (!for_prediction) return parsed;
+      example.problem = std::string(parsed.message());
     }
     examples.push_back(std::move(example));
   }
   return examples;
 }
 
-}  // namespace fathom::data
+}  // namespace
+
+absl::StatusOr<std::vector<SpiderExample>> LoadSpiderExamples(const std::string& path,
+                                                              const SpiderSchemas& schemas) {
+  return LoadExamples(path, schemas, /*for_prediction=*/false);
+}
+
+absl::StatusOr<std::vector<SpiderExample>> LoadSpiderExamplesForPrediction(
+    const std::string& path, const SpiderSchemas& schemas) {
+  return LoadExamples(path, schemas, /*for_prediction=*/true);
+}
+
+}  // namespace fathom::prepare

@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 struct SpiderColumn {
   std::string name;           // natural-language name, e.g. "stadium id"
@@ -40,6 +40,9 @@ struct SpiderExample {
   std::string question;  // surrounding whitespace stripped, otherwise as in the file (UTF-8)
   std::string query;     // likewise
   std::string db_id;
+  // LoadSpiderExamplesForPrediction only: why the element is no usable example ("FILE: element
+  // I: ..."); empty when it is one.
+  std::string problem;
 };
 
 // Reads a Spider examples file (train_spider.json, dev.json, ...); every db_id must be in
@@ -47,6 +50,13 @@ struct SpiderExample {
 absl::StatusOr<std::vector<SpiderExample>> LoadSpiderExamples(const std::string& path,
                                                               const SpiderSchemas& schemas);
 
-}  // namespace fathom::data
+// For prediction, where every element gives one output line: the same reading, but "query" may
+// be absent (a test set without gold SQL), and an element that is no usable example (not an
+// object, no question or db_id, an unknown db_id) is returned with `problem` set and whatever
+// fields it has, rather than failing the file. A file that is no JSON array still fails.
+absl::StatusOr<std::vector<SpiderExample>> LoadSpiderExamplesForPrediction(
+    const std::string& path, const SpiderSchemas& schemas);
+
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_SPIDER_READER_H_

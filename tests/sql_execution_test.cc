@@ -10,14 +10,18 @@
 #include "eval/sql/mysql_dump.h"
 #include "eval/sql/sql_scoring.h"
 #include "eval/sql/sqlite_database.h"
-#include "eval/sql/text2sql_data.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "prepare/text2sql_data.h"
 #include "tests/test_util.h"
 
 namespace fathom::eval {
 namespace {
 
+using ::fathom::prepare::LoadText2SqlData;
+using ::fathom::prepare::SubstituteVariables;
+using ::fathom::prepare::Text2SqlEntry;
+using ::fathom::prepare::Text2SqlQuestion;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
