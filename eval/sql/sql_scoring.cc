@@ -61,15 +61,54 @@ absl::StatusOr<std::pair<std::vector<std::string>, std::vector<std::string>>> Re
   return std::make_pair(std::move(preds), std::move(golds));
 }
 
+SpiderExactMatchScorer::SpiderExactMatchScorer(const prepare::SpiderSchemas& schemas)
+    : schemas_(schemas) {}
+
+SpiderExactMatchScorer::~SpiderExactMatchScorer() = default;
+
+absl::Status SpiderExactMatchScorer::Add(absl::string_view pred_line, absl::string_view gold_sql,
+                                         const std::string& db_id) {
+  const auto schema = schemas_.find(db_id);
+  if (schema == schemas_.end()) {
+    const std::string tables =
+        schemas_.empty() ? "(no tables loaded)" : schemas_.begin()->second.source_path;
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown db_id '", db_id, "' (not in ", tables, ")"));
+  }
+  std::unique_ptr<SqlSchema>& sql_schema = indexed_[db_id];
+  if (sql_schema == nullptr) sql_schema = std::make_unique<SqlSchema>(schema->second);
+  ASSIGN_OR_RETURN(ExactMatchResult result,
+                   SpiderExactMatch(SqlField(pred_line), gold_sql, *sql_schema));
+  ++score_.total;
+  score_.matched += result.match ? 1 : 0;
+  score_.pred_parse_failures += result.pred_parsed ? 0 : 1;
+  const int level = static_cast<int>(result.hardness);
+  ++score_.hardness_total[level];
+  score_.hardness_matched[level] += result.match ? 1 : 0;
+  for (int c = 0; c < kNumExactMatchComponents; ++c) {
+    const ComponentMatch& m = result.components[c];
+    ExactMatchScore::Tally& tally = score_.components[c];
+    if (m.pred_total > 0) {
+      ++tally.predicted;
+      tally.matched_when_predicted += m.match ? 1 : 0;
+    }
+    if (m.gold_total > 0) {
+      ++tally.in_gold;
+      tally.matched_when_in_gold += m.match ? 1 : 0;
+    }
+  }
+  score_.examples.push_back(std::move(result));
+  score_.accuracy = static_cast<double>(score_.matched) / score_.total;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ExactMatchScore> ScoreSpiderExactMatch(const std::string& pred_path,
                                                       const std::string& gold_path,
                                                       const std::string& tables_path) {
   ASSIGN_OR_RETURN(auto files, ReadPairedSqlFiles(pred_path, gold_path));
   const auto& [preds, golds] = files;
-  ASSIGN_OR_RETURN(const data::SpiderSchemas schemas, data::LoadSpiderTables(tables_path));
-  std::map<std::string, std::unique_ptr<SqlSchema>> indexed;  // built on first use
-
-  ExactMatchScore score;
+  ASSIGN_OR_RETURN(const prepare::SpiderSchemas schemas, prepare::LoadSpiderTables(tables_path));
+  SpiderExactMatchScorer scorer(schemas);
   for (size_t i = 0; i < golds.size(); ++i) {
     const std::string where = absl::StrCat(gold_path, ":", i + 1);
     const size_t tab = golds[i].rfind('\t');
@@ -77,41 +116,10 @@ absl::StatusOr<ExactMatchScore> ScoreSpiderExactMatch(const std::string& pred_pa
       return absl::InvalidArgumentError(absl::StrCat(where, ": expected SQL<TAB>db_id"));
     }
     const std::string db_id(absl::StripAsciiWhitespace(golds[i].substr(tab + 1)));
-    const auto schema = schemas.find(db_id);
-    if (schema == schemas.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": unknown db_id '", db_id, "' (not in ", tables_path, ")"));
-    }
-    std::unique_ptr<SqlSchema>& sql_schema = indexed[db_id];
-    if (sql_schema == nullptr) sql_schema = std::make_unique<SqlSchema>(schema->second);
-
-    absl::StatusOr<ExactMatchResult> result =
-        SpiderExactMatch(SqlField(preds[i]), golds[i].substr(0, tab), *sql_schema);
-    if (!result.ok())
-      return absl::InvalidArgumentError(absl::StrCat(where, ": ", result.status().message()));
-
-    ++score.total;
-    score.matched += result->match ? 1 : 0;
-    score.pred_parse_failures += result->pred_parsed ? 0 : 1;
-    const int level = static_cast<int>(result->hardness);
-    ++score.hardness_total[level];
-    score.hardness_matched[level] += result->match ? 1 : 0;
-    for (int c = 0; c < kNumExactMatchComponents; ++c) {
-      const ComponentMatch& m = result->components[c];
-      ExactMatchScore::Tally& tally = score.components[c];
-      if (m.pred_total > 0) {
-        ++tally.predicted;
-        tally.matched_when_predicted += m.match ? 1 : 0;
-      }
-      if (m.gold_total > 0) {
-        ++tally.in_gold;
-        tally.matched_when_in_gold += m.match ? 1 : 0;
-      }
-    }
-    score.examples.push_back(*std::move(result));
+    const absl::Status added = scorer.Add(preds[i], golds[i].substr(0, tab), db_id);
+    if (!added.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", added.message()));
   }
-  score.accuracy = static_cast<double>(score.matched) / score.total;
-  return score;
+  return scorer.score();
 }
 
 absl::StatusOr<ExecutionScore> ScoreExecution(const std::string& pred_path,

@@ -15,15 +15,20 @@
 #define FATHOM_EVAL_SQL_SQL_SCORING_H_
 
 #include <array>
+#include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "eval/sql/exact_match.h"
 #include "eval/sql/execution_match.h"
 #include "eval/sql/spider_hardness.h"
+#include "eval/sql/sql_schema.h"
 #include "eval/sql/sqlite_database.h"
+#include "prepare/spider_reader.h"
 
 namespace fathom::eval {
 
@@ -51,6 +56,29 @@ struct ExactMatchScore {
 // blank prediction within the count stays, as a prediction that fails.
 absl::StatusOr<std::pair<std::vector<std::string>, std::vector<std::string>>> ReadPairedSqlFiles(
     const std::string& pred_path, const std::string& gold_path);
+
+// Exact match one example at a time, the way ScoreSpiderExactMatch scores files (it adds each
+// line here): validation during training (decode/validation_exact_match.h) scores its decoded
+// SQL through this class, so its figure is the one `fathom sql-eval --tables` prints.
+class SpiderExactMatchScorer {
+ public:
+  // `schemas` (tables.json's) must outlive the scorer.
+  explicit SpiderExactMatchScorer(const prepare::SpiderSchemas& schemas);
+  ~SpiderExactMatchScorer();
+
+  // `pred_line`: a predictions line (text after a tab ignored, surrounding whitespace stripped);
+  // `gold_sql` and `db_id`: its gold query and database. Errors (an unknown db_id, a gold query
+  // that does not parse) leave the score unchanged; the caller names the line.
+  absl::Status Add(absl::string_view pred_line, absl::string_view gold_sql,
+                   const std::string& db_id);
+  // Of the examples added so far (accuracy included).
+  const ExactMatchScore& score() const { return score_; }
+
+ private:
+  const prepare::SpiderSchemas& schemas_;
+  std::map<std::string, std::unique_ptr<SqlSchema>> indexed_;  // built on first use
+  ExactMatchScore score_;
+};
 
 absl::StatusOr<ExactMatchScore> ScoreSpiderExactMatch(const std::string& pred_path,
                                                       const std::string& gold_path,
