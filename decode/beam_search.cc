@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-namespace fathom::eval {
+namespace fathom::decode {
 namespace {
 
 // A copy of host values on `device` (a copy on the CPU too: `values` may change afterwards).
@@ -157,4 +157,4 @@ std::vector<std::vector<Hypothesis>> BeamSearch(models::Seq2SeqImpl& model,
   return out;
 }
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode

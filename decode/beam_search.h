@@ -9,7 +9,7 @@
 
 #include "models/seq2seq.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 struct BeamOptions {
   int beam = 4;
@@ -42,6 +42,6 @@ std::vector<std::vector<Hypothesis>> BeamSearch(models::Seq2SeqImpl& model,
                                                 const BeamOptions& options,
                                                 const torch::Tensor& relations = {});
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode
 
 #endif  // FATHOM_DECODE_BEAM_SEARCH_H_

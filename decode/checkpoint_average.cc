@@ -9,7 +9,7 @@
 #include "decode/model_loader.h"
 #include "proto/config_io.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 namespace fs = std::filesystem;
 
 absl::StatusOr<std::vector<std::string>> LastCheckpoints(const std::string& run_dir, int n) {
@@ -90,4 +90,4 @@ absl::Status AverageCheckpoints(const std::vector<std::string>& inputs,
   return checkpoint::WriteCheckpoint(output_run_dir, newest, averaged, state);
 }
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode

@@ -9,7 +9,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 // The newest `n` checkpoint directories of a run, oldest first.
 absl::StatusOr<std::vector<std::string>> LastCheckpoints(const std::string& run_dir, int n);
@@ -20,6 +20,6 @@ absl::StatusOr<std::vector<std::string>> LastCheckpoints(const std::string& run_
 absl::Status AverageCheckpoints(const std::vector<std::string>& inputs,
                                 const std::string& output_run_dir);
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode
 
 #endif  // FATHOM_DECODE_CHECKPOINT_AVERAGE_H_

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 std::vector<std::vector<int64_t>> PlanDecodeBatches(const std::vector<int64_t>& source_lengths,
                                                     int beam, int64_t max_tokens) {
@@ -29,4 +29,4 @@ std::vector<std::vector<int64_t>> PlanDecodeBatches(const std::vector<int64_t>& 
   return batches;
 }
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 // `source_lengths[i]`: pieces of sentence i without EOS. Sentences are stable-sorted by length
 // and cut greedily so that rows * (longest + EOS) stays within max_tokens / beam (beams multiply
@@ -16,6 +16,6 @@ namespace fathom::eval {
 std::vector<std::vector<int64_t>> PlanDecodeBatches(const std::vector<int64_t>& source_lengths,
                                                     int beam, int64_t max_tokens);
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode
 
 #endif  // FATHOM_DECODE_DECODE_BATCHES_H_

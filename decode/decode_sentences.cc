@@ -5,7 +5,7 @@
 #include "base/logging.h"
 #include "decode/decode_batches.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 namespace {
 
 // Restores a module's train/eval mode on scope exit (beam search switches it to eval).
@@ -80,4 +80,4 @@ std::vector<std::vector<Hypothesis>> DecodeSentences(models::Seq2SeqImpl& model,
   return out;
 }
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode

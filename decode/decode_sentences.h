@@ -14,7 +14,7 @@
 #include "decode/decode_sources.h"
 #include "models/seq2seq.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 struct DecodeOptions {
   BeamOptions beam;           // its special ids must be the target vocabulary's
@@ -36,6 +36,6 @@ std::vector<std::vector<Hypothesis>> DecodeSentences(models::Seq2SeqImpl& model,
                                                      const DecodeOptions& options,
                                                      const Progress& progress = nullptr);
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode
 
 #endif  // FATHOM_DECODE_DECODE_SENTENCES_H_

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 // One decoding batch on the host: source [rows, columns] int64, each row its pieces and EOS,
 // padded; relations [rows, columns, columns] int64 for a relation-aware model, else undefined.
@@ -31,6 +31,6 @@ class DecodeSources {
   virtual SourceBatch MakeBatch(const std::vector<int64_t>& rows, int64_t width) const = 0;
 };
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode
 
 #endif  // FATHOM_DECODE_DECODE_SOURCES_H_

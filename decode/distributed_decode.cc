@@ -1,6 +1,6 @@
 #include "decode/distributed_decode.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 std::vector<int64_t> RankShare(int64_t sentences, int rank, int size) {
   std::vector<int64_t> share;
@@ -17,4 +17,4 @@ RankDecoded DecodeRankShare(models::Seq2SeqImpl& model, const DecodeSources& sou
   return out;
 }
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode

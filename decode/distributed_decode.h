@@ -12,7 +12,7 @@
 #include "comm/communicator.h"
 #include "decode/decode_sentences.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 // The numbers of the sentences rank `rank` of `size` decodes, ascending.
 std::vector<int64_t> RankShare(int64_t sentences, int rank, int size);
@@ -28,6 +28,6 @@ RankDecoded DecodeRankShare(models::Seq2SeqImpl& model, const DecodeSources& sou
                             const DecodeOptions& options, const comm::Communicator& comm,
                             const Progress& progress = nullptr);
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode
 
 #endif  // FATHOM_DECODE_DISTRIBUTED_DECODE_H_

@@ -8,7 +8,7 @@
 #include "models/model_options.h"
 #include "proto/config_io.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 namespace fs = std::filesystem;
 
 absl::StatusOr<checkpoint::LoadedCheckpoint> ReadCheckpointOrRun(const std::string& path) {
@@ -65,10 +65,10 @@ absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path,
         " pieces) does not match the SentencePiece model ", source_spm, " (",
         out.source_vocab->size(), ") and ", target_spm, " (", out.target_vocab->size(), ")"));
   }
-  ASSIGN_OR_RETURN(
-      models::ModelOptions options,
-      models::MakeModelOptions(out.config.model(), out.config.init(), source_rows, target_rows,
-                               out.source_vocab->pad_id(), relations, embedding_dim));
+  ASSIGN_OR_RETURN(models::ModelOptions options,
+                   models::ModelOptions::FromProto(
+                       out.config.model(), out.config.init(), source_rows, target_rows,
+                       out.source_vocab->pad_id(), relations, embedding_dim));
   out.model = models::Seq2Seq(options);
   RETURN_IF_ERROR(checkpoint::LoadIntoModule(*out.model, loaded.tensors, "model."));
   out.model->to(device);
@@ -76,4 +76,4 @@ absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path,
   return out;
 }
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode

@@ -12,7 +12,7 @@
 #include "models/seq2seq.h"
 #include "proto/config.pb.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 struct InferenceModel {
   models::Seq2Seq model{nullptr};
@@ -32,6 +32,6 @@ absl::StatusOr<checkpoint::LoadedCheckpoint> ReadCheckpointOrRun(const std::stri
 absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path,
                                                   const torch::Device& device = torch::kCPU);
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode
 
 #endif  // FATHOM_DECODE_MODEL_LOADER_H_

@@ -1,6 +1,6 @@
 #include "decode/shard_sources.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 SourceBatch ShardSources::MakeBatch(const std::vector<int64_t>& rows, int64_t width) const {
   data::BatchPlan plan;
@@ -34,4 +34,4 @@ SourceBatch ShardSources::MakeBatch(const std::vector<int64_t>& rows, int64_t wi
   return out;
 }
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode

@@ -11,7 +11,7 @@
 #include "data/shard_dataset.h"
 #include "decode/decode_sources.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 class ShardSources : public DecodeSources {
  public:
@@ -30,6 +30,6 @@ class ShardSources : public DecodeSources {
   data::SpecialIds special_;
 };
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode
 
 #endif  // FATHOM_DECODE_SHARD_SOURCES_H_

@@ -4,7 +4,7 @@
 
 #include "absl/strings/ascii.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 TextSources::TextSources(const std::vector<std::string>& lines, const data::Vocabulary& vocab,
                          const data::SpecialIds& special)
@@ -33,4 +33,4 @@ SourceBatch TextSources::MakeBatch(const std::vector<int64_t>& rows, int64_t wid
   return batch;
 }
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode

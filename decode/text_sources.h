@@ -11,7 +11,7 @@
 #include "data/vocabulary.h"
 #include "decode/decode_sources.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 class TextSources : public DecodeSources {
  public:
@@ -28,6 +28,6 @@ class TextSources : public DecodeSources {
   data::SpecialIds special_;
 };
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode
 
 #endif  // FATHOM_DECODE_TEXT_SOURCES_H_

@@ -8,18 +8,17 @@
 #include "decode/distributed_decode.h"
 #include "decode/text_sources.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 namespace {
 
-TextSources SourcesOf(const InferenceModel& model, const std::vector<std::string>& lines,
-                      TranslateOptions* options) {
-  const data::Vocabulary& target = *model.target_vocab;
-  options->beam.pad = target.pad_id();
-  options->beam.bos = target.bos_id();
-  options->beam.eos = target.eos_id();
-  return TextSources(lines, *model.source_vocab,
-                     {static_cast<int32_t>(target.pad_id()), static_cast<int32_t>(target.bos_id()),
-                      static_cast<int32_t>(target.eos_id())});
+// The options with the target vocabulary's special ids, which beam search must use.
+TranslateOptions WithSpecialIds(const InferenceModel& model, const TranslateOptions& options) {
+  TranslateOptions out = options;
+  const data::SpecialIds special = SpecialIdsOf(model);
+  out.beam.pad = special.pad;
+  out.beam.bos = special.bos;
+  out.beam.eos = special.eos;
+  return out;
 }
 
 std::vector<std::string> Detokenise(const InferenceModel& model,
@@ -59,12 +58,18 @@ bool Unpack(absl::string_view* bytes, std::vector<std::string>* nbest) {
 
 }  // namespace
 
+data::SpecialIds SpecialIdsOf(const InferenceModel& model) {
+  const data::Vocabulary& target = *model.target_vocab;
+  return {static_cast<int32_t>(target.pad_id()), static_cast<int32_t>(target.bos_id()),
+          static_cast<int32_t>(target.eos_id())};
+}
+
 std::vector<std::vector<std::string>> Translate(InferenceModel& model,
                                                 const std::vector<std::string>& lines,
                                                 const TranslateOptions& options,
                                                 const Progress& progress) {
-  TranslateOptions decode = options;
-  const TextSources sources = SourcesOf(model, lines, &decode);
+  const TranslateOptions decode = WithSpecialIds(model, options);
+  const TextSources sources(lines, *model.source_vocab, SpecialIdsOf(model));
   std::vector<int64_t> all(lines.size());
   std::iota(all.begin(), all.end(), 0);
   const auto hyps = DecodeSentences(*model.model, sources, all, decode, progress);
@@ -77,25 +82,31 @@ std::vector<std::vector<std::string>> Translate(InferenceModel& model,
 absl::StatusOr<std::vector<std::vector<std::string>>> DistributedTranslate(
     InferenceModel& model, const std::vector<std::string>& lines, const TranslateOptions& options,
     comm::Communicator& comm, const Progress& progress) {
-  TranslateOptions decode = options;
-  const TextSources sources = SourcesOf(model, lines, &decode);
+  const TextSources sources(lines, *model.source_vocab, SpecialIdsOf(model));
+  return DistributedTranslateSources(model, sources, options, comm, progress);
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> DistributedTranslateSources(
+    InferenceModel& model, const DecodeSources& sources, const TranslateOptions& options,
+    comm::Communicator& comm, const Progress& progress) {
+  const TranslateOptions decode = WithSpecialIds(model, options);
   const RankDecoded mine = DecodeRankShare(*model.model, sources, decode, comm, progress);
   std::string packed;
   for (const auto& nbest : mine.hypotheses) Pack(Detokenise(model, nbest), &packed);
   auto gathered = comm.AllGatherBytes(packed);
   if (!gathered.ok()) return gathered.status();
-  std::vector<std::vector<std::string>> out(lines.size());
+  std::vector<std::vector<std::string>> out(sources.size());
   for (int r = 0; r < comm.size(); ++r) {
     absl::string_view bytes = (*gathered)[r];
-    for (int64_t i : RankShare(static_cast<int64_t>(lines.size()), r, comm.size())) {
+    for (int64_t i : RankShare(sources.size(), r, comm.size())) {
       if (!Unpack(&bytes, &out[i])) {
         return absl::DataLossError(absl::StrCat("rank ", comm.rank(),
                                                 ": the translations gathered from rank ", r,
-                                                " are cut short at line ", i + 1));
+                                                " are cut short at input ", i + 1));
       }
     }
   }
   return out;
 }
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode

@@ -8,11 +8,13 @@
 
 #include "absl/status/statusor.h"
 #include "comm/communicator.h"
+#include "data/batch.h"
 #include "decode/beam_search.h"
 #include "decode/decode_sentences.h"
+#include "decode/decode_sources.h"
 #include "decode/model_loader.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 // Beam size, length penalty and limits; the special ids are taken from the model's target
 // vocabulary.
@@ -33,6 +35,17 @@ absl::StatusOr<std::vector<std::vector<std::string>>> DistributedTranslate(
     InferenceModel& model, const std::vector<std::string>& lines, const TranslateOptions& options,
     comm::Communicator& comm, const Progress& progress = nullptr);
 
-}  // namespace fathom::eval
+// The same for sources encoded already (text-to-SQL questions with their schemas and relations,
+// sql_sources.h): every rank decodes its share through DecodeRankShare and returns every source's
+// detokenised hypotheses, in source order. `sources` must use the target vocabulary's pad and EOS
+// ids (SpecialIdsOf).
+absl::StatusOr<std::vector<std::vector<std::string>>> DistributedTranslateSources(
+    InferenceModel& model, const DecodeSources& sources, const TranslateOptions& options,
+    comm::Communicator& comm, const Progress& progress = nullptr);
+
+// The pad, BOS and EOS ids decoding batches use: the target vocabulary's, as in training.
+data::SpecialIds SpecialIdsOf(const InferenceModel& model);
+
+}  // namespace fathom::decode
 
 #endif  // FATHOM_DECODE_TRANSLATOR_H_

@@ -11,9 +11,9 @@
 #include "decode/shard_sources.h"
 #include "eval/bleu/python_text.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
-ValidationDecodeOptions DecodeOptionsFrom(const proto::RunConfig& config) {
+ValidationDecodeOptions ValidationDecodeOptions::FromProto(const proto::RunConfig& config) {
   ValidationDecodeOptions options;
   const proto::EvalConfig& eval = config.eval();
   options.beam.beam = eval.beam_size();
@@ -44,7 +44,7 @@ absl::StatusOr<ValidationBleuStats> ValidationBleuStatsFromTensor(const torch::T
   ValidationBleuStats stats;
   stats.sentences = values[0];
   ASSIGN_OR_RETURN(stats.bleu,
-                   BleuStats::FromVector(absl::MakeConstSpan(values + 1, host.numel() - 1)));
+                   eval::BleuStats::FromVector(absl::MakeConstSpan(values + 1, host.numel() - 1)));
   return stats;
 }
 
@@ -55,10 +55,9 @@ std::vector<int64_t> ExamplesOf(const std::vector<data::BatchPlan>& plans) {
   return examples;
 }
 
-absl::StatusOr<std::unique_ptr<ValidationBleu>> ValidationBleu::Create(
-    const std::string& prepared_dir, const data::ShardDataset& dataset,
-    const data::RelationStore* relations, const proto::SentencePieceConfig& spm,
-    const ValidationDecodeOptions& options) {
+absl::StatusOr<data::Vocabulary> LoadSplitTargetVocabulary(const std::string& prepared_dir,
+                                                           const data::ShardDataset& dataset,
+                                                           const proto::SentencePieceConfig& spm) {
   const proto::VocabInfo& info = dataset.header().target_vocab();
   const std::string model_path = absl::StrCat(prepared_dir, "/", info.model_file());
   ASSIGN_OR_RETURN(data::Vocabulary vocab, data::Vocabulary::Load(model_path, spm));
@@ -69,10 +68,18 @@ absl::StatusOr<std::unique_ptr<ValidationBleu>> ValidationBleu::Create(
                      " was encoded with (", vocab.size(), " pieces, CRC-32C ", vocab.crc32c(),
                      "; the header records ", info.size(), ", ", info.crc32c(), ")"));
   }
+  return vocab;
+}
+
+absl::StatusOr<std::unique_ptr<ValidationBleu>> ValidationBleu::Create(
+    const std::string& prepared_dir, const data::ShardDataset& dataset,
+    const data::RelationStore* relations, const proto::SentencePieceConfig& spm,
+    const ValidationDecodeOptions& options) {
+  ASSIGN_OR_RETURN(data::Vocabulary vocab, LoadSplitTargetVocabulary(prepared_dir, dataset, spm));
   ASSIGN_OR_RETURN(std::vector<std::string> references,
                    data::ReadShardReferences(prepared_dir, dataset));
   for (size_t i = 0; i < references.size(); ++i) {
-    if (PythonRstrip(references[i]).empty()) {
+    if (eval::PythonRstrip(references[i]).empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           data::ShardReferencesFile(prepared_dir, dataset.header().split()), ":", i + 1,
           ": empty reference (BLEU needs one; prepare with data.filter.drop_empty)"));
@@ -149,13 +156,13 @@ absl::StatusOr<ValidationBleuStats> ValidationBleu::Statistics(
     absl::Span<const int64_t> examples, const std::vector<std::vector<Hypothesis>>& hyps,
     std::vector<std::string>* decoded) const {
   ValidationBleuStats stats;
-  BleuScorer scorer(options_.bleu);
+  eval::BleuScorer scorer(options_.bleu);
   for (size_t i = 0; i < examples.size(); ++i) {
     const std::string text =
         hyps[i].empty() ? std::string() : target_vocab_.Decode(hyps[i].front().tokens);
     // What `fathom score` reads back from the files: lines without trailing whitespace.
-    const absl::string_view reference = PythonRstrip(references_[examples[i]]);
-    RETURN_IF_ERROR(scorer.Add(PythonRstrip(text), {reference}));
+    const absl::string_view reference = eval::PythonRstrip(references_[examples[i]]);
+    RETURN_IF_ERROR(scorer.Add(eval::PythonRstrip(text), {reference}));
     if (decoded != nullptr) decoded->push_back(text);
   }
   stats.bleu = scorer.stats();
@@ -163,4 +170,4 @@ absl::StatusOr<ValidationBleuStats> ValidationBleu::Statistics(
   return stats;
 }
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode

@@ -8,7 +8,7 @@
 //
 // Trainer side, in outline:
 //   Setup:    bleu = ValidationBleu::Create(prepared, *valid, relations, spm,
-//                                           DecodeOptionsFrom(config))
+//                                           ValidationDecodeOptions::FromProto(config))
 //   Validate: score = bleu->Score(*bleu->DecodeSplit(*model, *comm)).score
 #ifndef FATHOM_DECODE_VALIDATION_BLEU_H_
 #define FATHOM_DECODE_VALIDATION_BLEU_H_
@@ -34,30 +34,36 @@
 #include "models/seq2seq.h"
 #include "proto/config.pb.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 
 // beam: beam 1 is greedy search; the special ids come from the split header.
 struct ValidationDecodeOptions : DecodeOptions {
-  BleuOptions bleu;  // sacreBLEU's defaults: 13a, mixed case, exp smoothing, order 4
-};
+  eval::BleuOptions bleu;  // sacreBLEU's defaults: 13a, mixed case, exp smoothing, order 4
 
-// eval.beam_size, length_penalty, max_len_a, max_len_b; data.batch.max_tokens.
-ValidationDecodeOptions DecodeOptionsFrom(const proto::RunConfig& config);
+  // eval.beam_size, length_penalty, max_len_a, max_len_b, decode_max_tokens.
+  static ValidationDecodeOptions FromProto(const proto::RunConfig& config);
+};
 
 // One rank's share of the corpus statistics; they add up across ranks.
 struct ValidationBleuStats {
-  BleuStats bleu;
+  eval::BleuStats bleu;
   int64_t sentences = 0;
 };
 
 // [sentences, hyp_len, ref_len, correct_1..N, total_1..N], int64, 3 + 2N values: the same size
-// on every rank for one BleuOptions, ready for an all-reduce SUM.
+// on every rank for one eval::BleuOptions, ready for an all-reduce SUM.
 torch::Tensor ToTensor(const ValidationBleuStats& stats, const torch::Device& device = torch::kCPU);
 // The inverse (from any device); an error for a tensor of another dtype, rank or size.
 absl::StatusOr<ValidationBleuStats> ValidationBleuStatsFromTensor(const torch::Tensor& tensor);
 
 // The examples of batch plans, in plan order (e.g. a rank's validation-loss batches).
 std::vector<int64_t> ExamplesOf(const std::vector<data::BatchPlan>& plans);
+
+// The target SentencePiece model `dataset` (opened from `prepared_dir`) was encoded with, as its
+// header names it; an error naming the file when its checksum or size differs from the header's.
+absl::StatusOr<data::Vocabulary> LoadSplitTargetVocabulary(const std::string& prepared_dir,
+                                                           const data::ShardDataset& dataset,
+                                                           const proto::SentencePieceConfig& spm);
 
 class ValidationBleu {
  public:
@@ -88,8 +94,8 @@ class ValidationBleu {
                                              const Progress& progress = nullptr) const;
 
   // Corpus BLEU of (summed) statistics, and sacreBLEU's signature of the options.
-  BleuScore Score(const ValidationBleuStats& stats) const {
-    return ToScore(stats.bleu, options_.bleu);
+  eval::BleuScore Score(const ValidationBleuStats& stats) const {
+    return eval::ToScore(stats.bleu, options_.bleu);
   }
   std::string Signature() const { return BleuSignature(options_.bleu, 1); }
 
@@ -115,6 +121,6 @@ class ValidationBleu {
   data::SpecialIds special_;
 };
 
-}  // namespace fathom::eval
+}  // namespace fathom::decode
 
 #endif  // FATHOM_DECODE_VALIDATION_BLEU_H_
