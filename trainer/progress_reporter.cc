@@ -90,16 +90,29 @@ void ProgressReporter::Skipped(int64_t step, const StepStats& stats) const {
 }
 
 void ProgressReporter::Validation(int64_t step, const ValidationResult& result) {
-  std::string bleu_text;
+  std::string metric_text;
   if (result.bleu.has_value()) {
-    bleu_text = absl::StrFormat(" | bleu %.2f (%d sentences, %.1f s)", *result.bleu,
-                                result.sentences, result.bleu_seconds);
+    metric_text = absl::StrFormat(" | bleu %.2f (%d sentences, %.1f s)", *result.bleu,
+                                  result.sentences, result.decode_seconds);
+  }
+  if (result.exact_match.has_value()) {
+    const decode::ValidationExactMatchStats& em = result.exact_match_stats;
+    metric_text = absl::StrFormat(
+        " | exact match %.2f%% (%d of %d; easy %d/%d, medium %d/%d, hard %d/%d, extra %d/%d; "
+        "%d unparsed; %.1f s)",
+        *result.exact_match, em.matched, em.sentences, em.hardness_matched[0], em.hardness_total[0],
+        em.hardness_matched[1], em.hardness_total[1], em.hardness_matched[2], em.hardness_total[2],
+        em.hardness_matched[3], em.hardness_total[3], em.pred_parse_failures,
+        result.decode_seconds);
   }
   FLOG(Info) << absl::StrFormat("valid | step %d | nll %.4f | ppl %.2f%s", step, result.nll,
-                                std::exp(result.nll), bleu_text);
+                                std::exp(result.nll), metric_text);
   if (events_ == nullptr) return;
   WarnIfFailed(events_->AddScalar("valid/nll", result.nll, step));
   if (result.bleu.has_value()) WarnIfFailed(events_->AddScalar("valid/bleu", *result.bleu, step));
+  if (result.exact_match.has_value()) {
+    WarnIfFailed(events_->AddScalar("valid/exact_match", *result.exact_match, step));
+  }
 }
 
 void ProgressReporter::Stopped(int64_t step, StopReason reason, int signal) const {

@@ -13,13 +13,16 @@
 
 namespace fathom::trainer {
 
-ValidatorOptions ValidatorOptions::FromConfig(const proto::RunConfig& config) {
+ValidatorOptions ValidatorOptions::FromProto(const proto::RunConfig& config) {
   ValidatorOptions options;
   options.prepared_dir = config.data().prepared_dir();
-  options.batching = BatchingFrom(config, /*shuffle=*/false);
+  options.batching = data::BatchingOptions::FromProto(config.data().batch(), config.seed());
+  options.batching.shuffle = false;  // validation reads in length order
   options.bleu = config.eval().best_metric() == proto::EvalConfig::BLEU;
+  options.exact_match = config.eval().best_metric() == proto::EvalConfig::EXACT_MATCH;
   options.sentencepiece = config.data().sentencepiece();
-  options.decode = eval::DecodeOptionsFrom(config);
+  options.spider_tables = config.data().spider_tables();
+  options.decode = decode::ValidationDecodeOptions::FromProto(config);
   return options;
 }
 
@@ -33,9 +36,10 @@ absl::StatusOr<std::unique_ptr<Validator>> Validator::Open(const ValidatorOption
   validator->special_ = special;
   const std::string& prepared = options.prepared_dir;
   if (!PathExists(absl::StrCat(prepared, "/valid.header"))) {
-    if (!options.bleu) return validator;
+    if (!options.bleu && !options.exact_match) return validator;
     return absl::InvalidArgumentError(
-        absl::StrCat("eval.best_metric: BLEU needs a validation split, and ", prepared,
+        absl::StrCat("eval.best_metric: ", options.bleu ? "BLEU" : "EXACT_MATCH",
+                     " needs a validation split, and ", prepared,
                      " has none (add a data.split named \"valid\")"));
   }
   ASSIGN_OR_RETURN(validator->valid_, data::ShardDataset::Open(prepared, "valid"));
@@ -50,8 +54,14 @@ absl::StatusOr<std::unique_ptr<Validator>> Validator::Open(const ValidatorOption
   validator->plan_ = batcher.EpochBatches(0);
   if (options.bleu) {
     ASSIGN_OR_RETURN(validator->bleu_,
-                     eval::ValidationBleu::Create(prepared, valid, validator->relations_.get(),
-                                                  options.sentencepiece, options.decode));
+                     decode::ValidationBleu::Create(prepared, valid, validator->relations_.get(),
+                                                    options.sentencepiece, options.decode));
+  }
+  if (options.exact_match) {
+    ASSIGN_OR_RETURN(validator->exact_match_,
+                     decode::ValidationExactMatch::Create(
+                         prepared, valid, validator->relations_.get(), options.sentencepiece,
+                         options.spider_tables, options.decode));
   }
   return validator;
 }
@@ -61,9 +71,16 @@ absl::StatusOr<ValidationResult> Validator::Run(models::Seq2SeqImpl& model) cons
   ASSIGN_OR_RETURN(result.nll, Loss(model));
   if (bleu_ != nullptr) {
     const auto start = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(eval::ValidationBleuStats all, bleu_->DecodeSplit(model, *comm_));
+    ASSIGN_OR_RETURN(decode::ValidationBleuStats all, bleu_->DecodeSplit(model, *comm_));
     result.bleu = bleu_->Score(all).score;
-    result.bleu_seconds = SecondsSince(start);
+    result.decode_seconds = SecondsSince(start);
+    result.sentences = valid_->size();
+  }
+  if (exact_match_ != nullptr) {
+    const auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(result.exact_match_stats, exact_match_->DecodeSplit(model, *comm_));
+    result.exact_match = result.exact_match_stats.Percent();
+    result.decode_seconds = SecondsSince(start);
     result.sentences = valid_->size();
   }
   return result;

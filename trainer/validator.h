@@ -1,6 +1,6 @@
 // Validation during training: the loss per target token of the "valid" split over every rank's
-// share of it, and its corpus BLEU when eval.best_metric asks for BLEU. Without a validation
-// split the loss is 0 (and BLEU is refused at Open).
+// share of it, and its corpus BLEU or Spider exact match when eval.best_metric asks for it.
+// Without a validation split the loss is 0 (and BLEU or exact match is refused at Open).
 #ifndef FATHOM_TRAINER_VALIDATOR_H_
 #define FATHOM_TRAINER_VALIDATOR_H_
 
@@ -19,6 +19,7 @@
 #include "data/relation_store.h"
 #include "data/shard_dataset.h"
 #include "decode/validation_bleu.h"
+#include "decode/validation_exact_match.h"
 #include "models/seq2seq.h"
 #include "proto/config.pb.h"
 
@@ -28,19 +29,28 @@ struct ValidatorOptions {
   std::string prepared_dir;                  // data.prepared_dir
   data::BatchingOptions batching;            // data.batch, never shuffled
   bool bleu = false;                         // eval.best_metric is BLEU
-  proto::SentencePieceConfig sentencepiece;  // data.sentencepiece, for BLEU
-  eval::ValidationDecodeOptions decode;      // eval's decoding options, for BLEU
+  bool exact_match = false;                  // eval.best_metric is EXACT_MATCH
+  proto::SentencePieceConfig sentencepiece;  // data.sentencepiece, for BLEU and exact match
+  std::string spider_tables;                 // data.spider_tables, for exact match
+  decode::ValidationDecodeOptions decode;    // eval's decoding options, for both
 
-  static ValidatorOptions FromConfig(const proto::RunConfig& config);
+  static ValidatorOptions FromProto(const proto::RunConfig& config);
 };
 
 struct ValidationResult {
   double nll = 0;              // per target token, over all ranks
   std::optional<double> bleu;  // when the options ask for BLEU
-  double bleu_seconds = 0;     // spent decoding for it
-  int64_t sentences = 0;       // in the split
-  // The model-selection metric, higher is better: BLEU, or the negated loss.
-  double Metric() const { return bleu.has_value() ? *bleu : -nll; }
+  // Spider exact match in percent (0-100), when the options ask for it, with its counts.
+  std::optional<double> exact_match;
+  decode::ValidationExactMatchStats exact_match_stats;
+  double decode_seconds = 0;  // spent decoding for BLEU or exact match
+  int64_t sentences = 0;      // in the split
+  // The model-selection metric, higher is better: BLEU, exact match, or the negated loss.
+  double Metric() const {
+    if (bleu.has_value()) return *bleu;
+    if (exact_match.has_value()) return *exact_match;
+    return -nll;
+  }
 };
 
 class Validator {
@@ -66,7 +76,8 @@ class Validator {
   std::unique_ptr<data::ShardDataset> valid_;       // null without a validation split
   std::unique_ptr<data::RelationStore> relations_;  // null unless the split has relations
   std::vector<data::BatchPlan> plan_;               // this rank's validation batches
-  std::unique_ptr<eval::ValidationBleu> bleu_;      // when the options ask for BLEU
+  std::unique_ptr<decode::ValidationBleu> bleu_;    // when the options ask for BLEU
+  std::unique_ptr<decode::ValidationExactMatch> exact_match_;  // when they ask for exact match
 };
 
 }  // namespace fathom::trainer
