@@ -10,12 +10,17 @@
 ABSL_FLAG(std::string, config, "", "run config, protobuf text format (see configs/)");
 ABSL_FLAG(
     std::string, output, "",
-    "translate: where translations go (stdout when empty); average: the run directory to create");
+    "translate: where translations (or SQL) go (stdout when empty); average: the run directory to "
+    "create");
 ABSL_FLAG(std::string, on_bad_line, "error",
           "error: a line that cannot be used (not UTF-8; for score also a segment without "
-          "reference) fails the job, naming file:line; skip: it counts as an empty line "
-          "(translate writes an empty translation, score leaves such a segment out) and a "
-          "warning counts such lines");
+          "reference; for translate's SQL a question that cannot be encoded) fails the job, "
+          "naming file:line; skip: it counts as an empty line (translate writes an empty "
+          "translation or SQL, score leaves such a segment out) and a warning counts such lines");
+ABSL_FLAG(std::string, tables, "",
+          "sql-eval: Spider tables.json, enables exact match, reported by hardness; translate: "
+          "the schemas of --spider_json (tables.json) or --text2sql_json (schema CSV), by "
+          "default the run's data.spider_tables or data.text2sql_schema");
 
 namespace fathom::launch {
 

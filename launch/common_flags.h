@@ -12,6 +12,7 @@
 ABSL_DECLARE_FLAG(std::string, config);
 ABSL_DECLARE_FLAG(std::string, output);
 ABSL_DECLARE_FLAG(std::string, on_bad_line);
+ABSL_DECLARE_FLAG(std::string, tables);
 
 namespace fathom::launch {
 

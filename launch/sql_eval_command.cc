@@ -17,6 +17,7 @@
 #include "eval/sql/sql_scoring.h"
 #include "eval/sql/sqlite_database.h"
 #include "launch/command_line.h"
+#include "launch/common_flags.h"
 #include "launch/subcommands.h"
 
 ABSL_FLAG(
@@ -24,7 +25,6 @@ ABSL_FLAG(
     "gold SQL, one a line: SQL<TAB>db_id (Spider's dev_gold.sql); SQL alone for --db/--db_sql");
 ABSL_FLAG(std::string, pred, "",
           "predicted SQL, one a line, line-aligned with --gold (text after a tab is ignored)");
-ABSL_FLAG(std::string, tables, "", "Spider tables.json: enables exact match, reported by hardness");
 ABSL_FLAG(std::string, db_dir, "",
           "execution on Spider's databases: DIR/db_id/db_id.sqlite per gold db_id");
 ABSL_FLAG(std::string, db_sql, "",
