@@ -22,14 +22,14 @@ int RunAverage(const std::vector<std::string>& args) {
   }
   std::vector<std::string> inputs = args;
   if (last > 0) {
-    auto dirs = eval::LastCheckpoints(args[0], last);
+    auto dirs = decode::LastCheckpoints(args[0], last);
     if (!dirs.ok()) {
       FLOG(Error) << dirs.status().message();
       return kExitError;
     }
     inputs = *dirs;
   }
-  const absl::Status status = eval::AverageCheckpoints(inputs, output);
+  const absl::Status status = decode::AverageCheckpoints(inputs, output);
   if (!status.ok()) {
     FLOG(Error) << status.message();
     return kExitError;

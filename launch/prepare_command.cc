@@ -21,11 +21,11 @@ int RunPrepare(const std::vector<std::string>& args) {
   const proto::RunConfig* config = &loaded;
   const std::string resolved = ConfigToText(*config);
   FLOG(Info) << "resolved config (" << absl::GetFlag(FLAGS_config) << "):\n" << resolved;
-  data::PrepareOptions options;
+  prepare::PrepareOptions options;
   options.seed = config->seed();
   options.overwrite = absl::GetFlag(FLAGS_overwrite);
   options.resolved_config = resolved;
-  absl::StatusOr<data::PrepareReport> report = data::RunPrepare(config->data(), options);
+  absl::StatusOr<prepare::PrepareReport> report = prepare::RunPrepare(config->data(), options);
   if (!report.ok()) {
     FLOG(Error) << "prepare failed: " << report.status().message();
     return kExitError;

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 struct RawChunk {
@@ -107,8 +107,8 @@ class Pipeline {
 
 }  // namespace
 
-absl::Status EncodePairs(PairSource& source, const Vocabulary& source_vocab,
-                         const Vocabulary& target_vocab, const EncodeOptions& options,
+absl::Status EncodePairs(PairSource& source, const data::Vocabulary& source_vocab,
+                         const data::Vocabulary& target_vocab, const EncodeOptions& options,
                          const std::function<absl::Status(const EncodedChunk&)>& sink) {
   const int threads = std::max(1, options.threads);
   Pipeline pipeline(threads);
@@ -175,4 +175,4 @@ absl::Status EncodePairs(PairSource& source, const Vocabulary& source_vocab,
   return pipeline.status();
 }
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare

@@ -13,7 +13,7 @@
 #include "data/vocabulary.h"
 #include "prepare/pair_source.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 struct EncodedChunk {
   int64_t sequence = 0;  // chunk number, 0-based, in input order
@@ -27,10 +27,10 @@ struct EncodeOptions {
 };
 
 // Runs until `source` is exhausted or any stage fails; the first error wins and stops all.
-absl::Status EncodePairs(PairSource& source, const Vocabulary& source_vocab,
-                         const Vocabulary& target_vocab, const EncodeOptions& options,
+absl::Status EncodePairs(PairSource& source, const data::Vocabulary& source_vocab,
+                         const data::Vocabulary& target_vocab, const EncodeOptions& options,
                          const std::function<absl::Status(const EncodedChunk&)>& sink);
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_ENCODE_PIPELINE_H_

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 bool ExampleFilter::Keep(size_t source_length, size_t target_length) {
   counts_.set_read(counts_.read() + 1);
@@ -30,4 +30,4 @@ bool ExampleFilter::Keep(size_t source_length, size_t target_length) {
   return true;
 }
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare

@@ -8,7 +8,7 @@
 #include "proto/config.pb.h"
 #include "proto/shard.pb.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 class ExampleFilter {
  public:
@@ -26,6 +26,6 @@ class ExampleFilter {
   proto::FilterCounts counts_;
 };
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_EXAMPLE_FILTER_H_

@@ -3,25 +3,26 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 absl::StatusOr<std::unique_ptr<ParallelTextSource>> ParallelTextSource::Open(
     const std::string& source_path, const std::string& target_path) {
-  ASSIGN_OR_RETURN(auto source, LineReader::Open(source_path));
-  ASSIGN_OR_RETURN(auto target, LineReader::Open(target_path));
+  ASSIGN_OR_RETURN(auto source, data::LineReader::Open(source_path));
+  ASSIGN_OR_RETURN(auto target, data::LineReader::Open(target_path));
   return std::unique_ptr<ParallelTextSource>(
       new ParallelTextSource(std::move(source), std::move(target)));
 }
 
-absl::Status ParallelTextSource::MismatchError(LineReader& longer, LineReader& shorter) {
+absl::Status ParallelTextSource::MismatchError(data::LineReader& longer,
+                                               data::LineReader& shorter) {
   // Count the rest of the longer file so the message gives both true counts.
   longer.DisableUtf8Check();
   std::string line;
   while (longer.Next(&line)) {
   }
   RETURN_IF_ERROR(longer.status());
-  const LineReader& src = source_.get() == &longer ? longer : shorter;
-  const LineReader& tgt = source_.get() == &longer ? shorter : longer;
+  const data::LineReader& src = source_.get() == &longer ? longer : shorter;
+  const data::LineReader& tgt = source_.get() == &longer ? shorter : longer;
   return absl::InvalidArgumentError(absl::StrCat("line counts differ: ", src.path(), " has ",
                                                  src.line_number(), " lines but ", tgt.path(),
                                                  " has ", tgt.line_number()));
@@ -45,4 +46,4 @@ absl::StatusOr<bool> ParallelTextSource::NextChunk(int max_pairs, std::vector<Te
   return n > 0;
 }
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare

@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "data/line_reader.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 struct TextPair {
   std::string source;
@@ -33,13 +33,14 @@ class ParallelTextSource : public PairSource {
   absl::StatusOr<bool> NextChunk(int max_pairs, std::vector<TextPair>* out) override;
 
  private:
-  ParallelTextSource(std::unique_ptr<LineReader> source, std::unique_ptr<LineReader> target)
+  ParallelTextSource(std::unique_ptr<data::LineReader> source,
+                     std::unique_ptr<data::LineReader> target)
       : source_(std::move(source)), target_(std::move(target)) {}
-  absl::Status MismatchError(LineReader& longer, LineReader& shorter);
-  std::unique_ptr<LineReader> source_;
-  std::unique_ptr<LineReader> target_;
+  absl::Status MismatchError(data::LineReader& longer, data::LineReader& shorter);
+  std::unique_ptr<data::LineReader> source_;
+  std::unique_ptr<data::LineReader> target_;
 };
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_PAIR_SOURCE_H_

@@ -13,7 +13,7 @@
 #include "proto/config.pb.h"
 #include "proto/shard.pb.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 inline constexpr char kJointModelFile[] = "spm.model";
 inline constexpr char kSourceModelFile[] = "spm.src.model";
@@ -44,6 +44,6 @@ struct PrepareReport {
 absl::StatusOr<PrepareReport> RunPrepare(const proto::DataConfig& data,
                                          const PrepareOptions& options);
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_PREPARE_H_

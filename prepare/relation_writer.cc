@@ -10,12 +10,12 @@
 #include "data/relations.h"
 #include "data/shard_format.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 absl::StatusOr<std::unique_ptr<RelationWriter>> RelationWriter::Create(const std::string& dir,
                                                                        const std::string& split) {
-  const std::string records_path = ShardRelationsFile(dir, split);
-  const std::string index_path = ShardRelationsIndexFile(dir, split);
+  const std::string records_path = data::ShardRelationsFile(dir, split);
+  const std::string index_path = data::ShardRelationsIndexFile(dir, split);
   std::FILE* records = std::fopen(records_path.c_str(), "wb");
   if (records == nullptr) {
     return absl::PermissionDeniedError(
@@ -36,8 +36,8 @@ absl::StatusOr<std::unique_ptr<RelationWriter>> RelationWriter::Create(const std
 
 RelationWriter::RelationWriter(std::string dir, std::string split, std::FILE* records,
                                std::FILE* index)
-    : records_path_(ShardRelationsFile(dir, split)),
-      index_path_(ShardRelationsIndexFile(dir, split)),
+    : records_path_(data::ShardRelationsFile(dir, split)),
+      index_path_(data::ShardRelationsIndexFile(dir, split)),
       records_(records),
       index_(index) {}
 
@@ -66,10 +66,10 @@ absl::Status RelationWriter::Add(int num_segments, const std::vector<uint8_t>& s
     return absl::InvalidArgumentError(absl::StrCat(where, ": too many pieces"));
   }
   for (uint8_t relation : segment_relations) {
-    if (relation >= kNumRelations) {
+    if (relation >= data::kNumRelations) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": relation id ",
                                                      static_cast<int>(relation),
-                                                     " >= kNumRelations ", kNumRelations));
+                                                     " >= kNumRelations ", data::kNumRelations));
     }
   }
   for (uint16_t segment : piece_segments) {
@@ -87,9 +87,9 @@ absl::Status RelationWriter::Add(int num_segments, const std::vector<uint8_t>& s
       Write(records_, records_path_, segment_relations.data(), segment_relations.size()));
   const size_t bytes =
       sizeof(counts) + piece_segments.size() * sizeof(uint16_t) + segment_relations.size();
-  static constexpr uint8_t kPadding[kRelationRecordAlignment] = {};
-  const size_t padding =
-      (kRelationRecordAlignment - bytes % kRelationRecordAlignment) % kRelationRecordAlignment;
+  static constexpr uint8_t kPadding[data::kRelationRecordAlignment] = {};
+  const size_t padding = (data::kRelationRecordAlignment - bytes % data::kRelationRecordAlignment) %
+                         data::kRelationRecordAlignment;
   RETURN_IF_ERROR(Write(records_, records_path_, kPadding, padding));
   position_ += bytes + padding;
   RETURN_IF_ERROR(Write(index_, index_path_, &position_, sizeof(position_)));
@@ -98,17 +98,17 @@ absl::Status RelationWriter::Add(int num_segments, const std::vector<uint8_t>& s
 }
 
 absl::Status RelationWriter::Finish(proto::ShardHeader* header) {
-  const std::string records_error = FlushSyncClose(&records_);
-  const std::string index_error = FlushSyncClose(&index_);
+  const std::string records_error = data::FlushSyncClose(&records_);
+  const std::string index_error = data::FlushSyncClose(&index_);
   if (!records_error.empty())
     return absl::DataLossError(absl::StrCat(records_path_, ": ", records_error));
   if (!index_error.empty())
     return absl::DataLossError(absl::StrCat(index_path_, ": ", index_error));
   proto::RelationsInfo* info = header->mutable_relations();
-  info->set_num_relations(kNumRelations);
+  info->set_num_relations(data::kNumRelations);
   info->set_file_bytes(static_cast<int64_t>(position_));
   info->set_index_file_bytes(static_cast<int64_t>((num_examples_ + 1) * sizeof(uint64_t)));
   return absl::OkStatus();
 }
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare

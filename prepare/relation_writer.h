@@ -14,7 +14,7 @@
 #include "absl/status/statusor.h"
 #include "proto/shard.pb.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 class RelationWriter {
  public:
@@ -25,7 +25,7 @@ class RelationWriter {
   RelationWriter& operator=(const RelationWriter&) = delete;
 
   // One example: its num_segments x num_segments relation ids (row-major) and the segment of
-  // each source piece. Refuses ids >= kNumRelations and segments >= num_segments.
+  // each source piece. Refuses ids >= data::kNumRelations and segments >= num_segments.
   absl::Status Add(int num_segments, const std::vector<uint8_t>& segment_relations,
                    const std::vector<uint16_t>& piece_segments);
   // Closes both files durably and records them in header->relations.
@@ -44,6 +44,6 @@ class RelationWriter {
   int64_t num_examples_ = 0;
 };
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_RELATION_WRITER_H_

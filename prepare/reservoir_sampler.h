@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 class ReservoirSampler {
  public:
@@ -34,6 +34,6 @@ class ReservoirSampler {
   std::vector<std::string> sample_;
 };
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_RESERVOIR_SAMPLER_H_

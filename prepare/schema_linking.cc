@@ -5,7 +5,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 bool IsWordByte(unsigned char c) { return c >= 0x80 || absl::ascii_isalnum(c); }
@@ -83,4 +83,4 @@ std::vector<NameMatch> QuestionLinker::Match(absl::string_view name) const {
   return match;
 }
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare

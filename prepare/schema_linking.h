@@ -9,7 +9,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 // The words matching compares: maximal runs of ASCII letters and digits and of non-ASCII bytes
 // (so UTF-8 letters stay inside words), lower-cased; everything else separates. A trailing
@@ -40,6 +40,6 @@ class QuestionLinker {
   int num_segments_;
 };
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_SCHEMA_LINKING_H_

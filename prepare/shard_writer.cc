@@ -9,11 +9,11 @@
 #include "data/file_io.h"
 #include "data/shard_format.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 void Count(std::vector<int64_t>& histogram, size_t length) {
-  const size_t bucket = length / kHistogramBucketWidth;
+  const size_t bucket = length / data::kHistogramBucketWidth;
   if (histogram.size() <= bucket) histogram.resize(bucket + 1, 0);
   ++histogram[bucket];
 }
@@ -27,8 +27,8 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(const std::stri
     return absl::InvalidArgumentError(
         absl::StrCat("token_bytes must be 2 or 4, got ", token_bytes));
   }
-  const std::string tokens_path = ShardTokensFile(dir, split);
-  const std::string index_path = ShardIndexFile(dir, split);
+  const std::string tokens_path = data::ShardTokensFile(dir, split);
+  const std::string index_path = data::ShardIndexFile(dir, split);
   std::FILE* tokens = std::fopen(tokens_path.c_str(), "wb");
   if (tokens == nullptr) {
     return absl::PermissionDeniedError(
@@ -73,8 +73,8 @@ absl::Status ShardWriter::WriteTokens(const std::vector<int>& ids) {
   }
   if (!scratch_.empty() &&
       std::fwrite(scratch_.data(), 1, scratch_.size(), tokens_) != scratch_.size()) {
-    return absl::DataLossError(
-        absl::StrCat(ShardTokensFile(dir_, split_), ": write failed: ", std::strerror(errno)));
+    return absl::DataLossError(absl::StrCat(data::ShardTokensFile(dir_, split_),
+                                            ": write failed: ", std::strerror(errno)));
   }
   position_ += ids.size();
   return absl::OkStatus();
@@ -84,7 +84,7 @@ absl::Status ShardWriter::WriteOffset() {
   const uint64_t offset = position_;
   if (std::fwrite(&offset, sizeof(offset), 1, index_) != 1) {
     return absl::DataLossError(
-        absl::StrCat(ShardIndexFile(dir_, split_), ": write failed: ", std::strerror(errno)));
+        absl::StrCat(data::ShardIndexFile(dir_, split_), ": write failed: ", std::strerror(errno)));
   }
   ++offsets_written_;
   return absl::OkStatus();
@@ -103,16 +103,17 @@ absl::Status ShardWriter::Add(const std::vector<int>& source, const std::vector<
 }
 
 absl::Status ShardWriter::Finish(proto::ShardHeader header) {
-  const std::string tokens_error = FlushSyncClose(&tokens_);
-  const std::string index_error = FlushSyncClose(&index_);
+  const std::string tokens_error = data::FlushSyncClose(&tokens_);
+  const std::string index_error = data::FlushSyncClose(&index_);
   if (!tokens_error.empty()) {
-    return absl::DataLossError(absl::StrCat(ShardTokensFile(dir_, split_), ": ", tokens_error));
+    return absl::DataLossError(
+        absl::StrCat(data::ShardTokensFile(dir_, split_), ": ", tokens_error));
   }
   if (!index_error.empty()) {
-    return absl::DataLossError(absl::StrCat(ShardIndexFile(dir_, split_), ": ", index_error));
+    return absl::DataLossError(absl::StrCat(data::ShardIndexFile(dir_, split_), ": ", index_error));
   }
-  header.set_magic(kShardMagic);
-  header.set_version(kShardVersion);
+  header.set_magic(data::kShardMagic);
+  header.set_version(data::kShardVersion);
   header.set_split(split_);
   header.set_num_examples(num_examples());
   header.set_num_source_tokens(source_tokens_);
@@ -121,12 +122,12 @@ absl::Status ShardWriter::Finish(proto::ShardHeader header) {
   header.set_tokens_file_bytes(static_cast<int64_t>(position_) * token_bytes_);
   header.set_index_file_bytes(static_cast<int64_t>(offsets_written_ * sizeof(uint64_t)));
   auto* src_hist = header.mutable_source_lengths();
-  src_hist->set_bucket_width(kHistogramBucketWidth);
+  src_hist->set_bucket_width(data::kHistogramBucketWidth);
   for (int64_t c : source_histogram_) src_hist->add_count(c);
   auto* tgt_hist = header.mutable_target_lengths();
-  tgt_hist->set_bucket_width(kHistogramBucketWidth);
+  tgt_hist->set_bucket_width(data::kHistogramBucketWidth);
   for (int64_t c : target_histogram_) tgt_hist->add_count(c);
-  return WriteFileAtomic(ShardHeaderFile(dir_, split_), header.SerializeAsString());
+  return WriteFileAtomic(data::ShardHeaderFile(dir_, split_), header.SerializeAsString());
 }
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare

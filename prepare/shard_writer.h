@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "proto/shard.pb.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 class ShardWriter {
  public:
@@ -50,6 +50,6 @@ class ShardWriter {
   std::vector<uint8_t> scratch_;
 };
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_SHARD_WRITER_H_

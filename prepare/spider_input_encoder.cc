@@ -6,7 +6,7 @@
 #include "prepare/spider_relations.h"
 #include "prepare/spider_segments.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 absl::StatusOr<EncodedSpiderInput> SpiderInputEncoder::Encode(const std::string& question,
                                                               const SpiderSchema& schema) {
@@ -46,4 +46,4 @@ absl::StatusOr<EncodedSpiderInput> SpiderInputEncoder::Encode(const std::string&
   return out;
 }
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare

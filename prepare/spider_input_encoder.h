@@ -13,7 +13,7 @@
 #include "data/vocabulary.h"
 #include "prepare/spider_reader.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 struct EncodedSpiderInput {
   std::vector<int> ids;                  // source pieces, without EOS
@@ -26,17 +26,17 @@ struct EncodedSpiderInput {
 // that database shares (Spider has ~7k questions over ~200 schemas).
 class SpiderInputEncoder {
  public:
-  explicit SpiderInputEncoder(const Vocabulary& vocab) : vocab_(vocab) {}
+  explicit SpiderInputEncoder(const data::Vocabulary& vocab) : vocab_(vocab) {}
 
   // Fails when the input has more segments than a uint16 segment index can name.
   absl::StatusOr<EncodedSpiderInput> Encode(const std::string& question,
                                             const SpiderSchema& schema);
 
  private:
-  const Vocabulary& vocab_;
+  const data::Vocabulary& vocab_;
   std::map<std::string, std::vector<std::vector<int>>> schema_ids_;  // by db_id, per schema segment
 };
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_SPIDER_INPUT_ENCODER_H_

@@ -6,13 +6,13 @@
 
 #include "prepare/schema_linking.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 class Matrix {
  public:
   explicit Matrix(int n) : n_(n), r_(static_cast<size_t>(n) * n, 0) {}
-  void Set(int a, int b, Relation relation) {
+  void Set(int a, int b, data::Relation relation) {
     r_[static_cast<size_t>(a) * n_ + b] = static_cast<uint8_t>(relation);
   }
   std::vector<uint8_t> Release() { return std::move(r_); }
@@ -24,8 +24,8 @@ class Matrix {
 
 // Question word <-> name links of one table or column segment, both directions.
 void Link(const std::vector<NameMatch>& matches, const std::vector<int>& question_segments,
-          int name_segment, Relation q_exact, Relation q_partial, Relation name_exact,
-          Relation name_partial, Matrix* r) {
+          int name_segment, data::Relation q_exact, data::Relation q_partial,
+          data::Relation name_exact, data::Relation name_partial, Matrix* r) {
   for (size_t w = 0; w < matches.size(); ++w) {
     if (matches[w] == NameMatch::kNone) continue;
     const bool exact = matches[w] == NameMatch::kExact;
@@ -54,11 +54,11 @@ std::vector<uint8_t> ComputeSegmentRelations(const std::vector<SpiderSegment>& s
         break;
       case SegmentKind::kTable:
         if (item >= 0 && item < static_cast<int>(table_segment.size())) table_segment[item] = s;
-        r.Set(s, s, Relation::kSameSegment);
+        r.Set(s, s, data::Relation::kSameSegment);
         break;
       case SegmentKind::kColumn:
         if (item >= 0 && item < static_cast<int>(column_segment.size())) column_segment[item] = s;
-        r.Set(s, s, Relation::kSameSegment);
+        r.Set(s, s, data::Relation::kSameSegment);
         break;
       case SegmentKind::kDbId:
       case SegmentKind::kSeparator:
@@ -70,7 +70,7 @@ std::vector<uint8_t> ComputeSegmentRelations(const std::vector<SpiderSegment>& s
     for (size_t b = 0; b < questions.size(); ++b) {
       const int d = std::clamp(static_cast<int>(b) - static_cast<int>(a), -2, 2);
       r.Set(questions[a], questions[b],
-            static_cast<Relation>(static_cast<int>(Relation::kQuestionDistance0) + d));
+            static_cast<data::Relation>(static_cast<int>(data::Relation::kQuestionDistance0) + d));
     }
   }
 
@@ -79,9 +79,9 @@ std::vector<uint8_t> ComputeSegmentRelations(const std::vector<SpiderSegment>& s
     if (table_segment[t] < 0) continue;
     const std::string& name =
         t < schema.table_names.size() ? schema.table_names[t] : schema.table_names_original[t];
-    Link(linker.Match(name), questions, table_segment[t], Relation::kQuestionTableExact,
-         Relation::kQuestionTablePartial, Relation::kTableQuestionExact,
-         Relation::kTableQuestionPartial, &r);
+    Link(linker.Match(name), questions, table_segment[t], data::Relation::kQuestionTableExact,
+         data::Relation::kQuestionTablePartial, data::Relation::kTableQuestionExact,
+         data::Relation::kTableQuestionPartial, &r);
   }
   // Columns of no table ("*") link to nothing.
   auto in_table = [&](int c) {
@@ -96,16 +96,18 @@ std::vector<uint8_t> ComputeSegmentRelations(const std::vector<SpiderSegment>& s
     if (!in_table(static_cast<int>(c))) continue;
     const int cs = column_segment[c];
     const int ts = table_segment[schema.columns[c].table];
-    Link(linker.Match(schema.columns[c].name), questions, cs, Relation::kQuestionColumnExact,
-         Relation::kQuestionColumnPartial, Relation::kColumnQuestionExact,
-         Relation::kColumnQuestionPartial, &r);
+    Link(linker.Match(schema.columns[c].name), questions, cs, data::Relation::kQuestionColumnExact,
+         data::Relation::kQuestionColumnPartial, data::Relation::kColumnQuestionExact,
+         data::Relation::kColumnQuestionPartial, &r);
     r.Set(cs, ts,
-          primary[c] ? Relation::kColumnPrimaryKeyOfTable : Relation::kColumnBelongsToTable);
-    r.Set(ts, cs, primary[c] ? Relation::kTablePrimaryKeyColumn : Relation::kTableHasColumn);
+          primary[c] ? data::Relation::kColumnPrimaryKeyOfTable
+                     : data::Relation::kColumnBelongsToTable);
+    r.Set(ts, cs,
+          primary[c] ? data::Relation::kTablePrimaryKeyColumn : data::Relation::kTableHasColumn);
     for (size_t other = 0; other < column_segment.size(); ++other) {
       if (other != c && in_table(static_cast<int>(other)) &&
           schema.columns[other].table == schema.columns[c].table) {
-        r.Set(cs, column_segment[other], Relation::kColumnSameTable);
+        r.Set(cs, column_segment[other], data::Relation::kColumnSameTable);
       }
     }
   }
@@ -115,8 +117,8 @@ std::vector<uint8_t> ComputeSegmentRelations(const std::vector<SpiderSegment>& s
   std::vector<bool> references(num_tables * num_tables, false);  // [from table][to table]
   for (const auto& [from, to] : schema.foreign_keys) {
     if (from == to || !in_table(from) || !in_table(to)) continue;
-    r.Set(column_segment[from], column_segment[to], Relation::kColumnForeignKeyForward);
-    r.Set(column_segment[to], column_segment[from], Relation::kColumnForeignKeyBackward);
+    r.Set(column_segment[from], column_segment[to], data::Relation::kColumnForeignKeyForward);
+    r.Set(column_segment[to], column_segment[from], data::Relation::kColumnForeignKeyBackward);
     const int a = schema.columns[from].table;
     const int b = schema.columns[to].table;
     if (a != b) references[a * num_tables + b] = true;
@@ -127,12 +129,12 @@ std::vector<uint8_t> ComputeSegmentRelations(const std::vector<SpiderSegment>& s
       const bool backward = references[b * num_tables + a];
       if (!forward && !backward) continue;
       r.Set(table_segment[a], table_segment[b],
-            forward && backward ? Relation::kTableForeignKeyBoth
-                                : (forward ? Relation::kTableForeignKeyForward
-                                           : Relation::kTableForeignKeyBackward));
+            forward && backward ? data::Relation::kTableForeignKeyBoth
+                                : (forward ? data::Relation::kTableForeignKeyForward
+                                           : data::Relation::kTableForeignKeyBackward));
     }
   }
   return r.Release();
 }
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare

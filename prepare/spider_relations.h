@@ -12,13 +12,13 @@
 #include "prepare/spider_reader.h"
 #include "prepare/spider_segments.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 // Row-major num_segments x num_segments segment relations (ids as uint8_t). The "*" column is a
 // column of no table: it matches no name and has no schema relations.
 std::vector<uint8_t> ComputeSegmentRelations(const std::vector<SpiderSegment>& segments,
                                              const SpiderSchema& schema);
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_SPIDER_RELATIONS_H_

@@ -3,7 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 void AddSeparator(const char* text, std::vector<SpiderSegment>* out) {
@@ -57,4 +57,4 @@ std::string SerializeSpiderInput(absl::string_view question, const SpiderSchema&
   return out;
 }
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare

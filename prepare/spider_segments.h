@@ -12,7 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "prepare/spider_reader.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 
 enum class SegmentKind : uint8_t {
   kQuestionWord,  // one whitespace-separated token of the question, punctuation attached
@@ -44,6 +44,6 @@ std::vector<SpiderSegment> SegmentSpiderInput(absl::string_view question,
 //   "How many singers do we have? | concert_singer | * | stadium : stadium_id , location | ..."
 std::string SerializeSpiderInput(absl::string_view question, const SpiderSchema& schema);
 
-}  // namespace fathom::data
+}  // namespace fathom::prepare
 
 #endif  // FATHOM_PREPARE_SPIDER_SEGMENTS_H_

@@ -9,11 +9,11 @@
 #include "gtest/gtest.h"
 #include "proto/config_io.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 // A tiny real SentencePiece model trained in the test.
-Vocabulary TrainSmallVocabulary() {
+data::Vocabulary TrainSmallVocabulary() {
   std::vector<std::string> sentences;
   for (int i = 0; i < 400; ++i) {
     sentences.push_back(absl::StrCat("the quick brown fox number ", i, " jumps over the lazy dog"));
@@ -22,7 +22,7 @@ Vocabulary TrainSmallVocabulary() {
   proto::SentencePieceConfig config;
   ResolveDefaults(&config);
   config.set_vocab_size(120);
-  auto vocab = Vocabulary::Train(sentences, config, 1);
+  auto vocab = data::Vocabulary::Train(sentences, config, 1);
   EXPECT_TRUE(vocab.ok()) << vocab.status();
   return std::move(vocab).value();
 }
@@ -46,7 +46,7 @@ class CountingSource : public PairSource {
 };
 
 TEST(EncodePipelineTest, OutputIsInInputOrderWithManyThreads) {
-  const Vocabulary vocab = TrainSmallVocabulary();
+  const data::Vocabulary vocab = TrainSmallVocabulary();
   CountingSource source(5000, -1);
   std::vector<std::vector<int>> sources;
   int64_t expected_sequence = 0;
@@ -66,7 +66,7 @@ TEST(EncodePipelineTest, OutputIsInInputOrderWithManyThreads) {
 }
 
 TEST(EncodePipelineTest, SourceErrorStopsTheRun) {
-  const Vocabulary vocab = TrainSmallVocabulary();
+  const data::Vocabulary vocab = TrainSmallVocabulary();
   CountingSource source(100000, 3000);
   const absl::Status status = EncodePairs(source, vocab, vocab, EncodeOptions{2, 64},
                                           [](const EncodedChunk&) { return absl::OkStatus(); });
@@ -74,7 +74,7 @@ TEST(EncodePipelineTest, SourceErrorStopsTheRun) {
 }
 
 TEST(EncodePipelineTest, SinkErrorStopsTheRun) {
-  const Vocabulary vocab = TrainSmallVocabulary();
+  const data::Vocabulary vocab = TrainSmallVocabulary();
   CountingSource source(100000, -1);
   int calls = 0;
   const absl::Status status =
@@ -86,4 +86,4 @@ TEST(EncodePipelineTest, SinkErrorStopsTheRun) {
 }
 
 }  // namespace
-}  // namespace fathom::data
+}  // namespace fathom::prepare

@@ -18,7 +18,7 @@
 #include "proto/config_io.h"
 #include "tests/test_util.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 using ::testing::AllOf;
@@ -64,14 +64,15 @@ TEST(PrepareReferencesTest, FilteredExamplesAreSkippedInShardAndReferencesAlike)
   ASSERT_EQ(report->splits[1].counts.kept(), 30);
 
   const std::string prepared = dir.File("prepared");
-  EXPECT_FALSE(PathExists(ShardReferencesFile(prepared, "train"))) << "train keeps no references";
-  auto valid = ShardDataset::Open(prepared, "valid");
+  EXPECT_FALSE(PathExists(data::ShardReferencesFile(prepared, "train")))
+      << "train keeps no references";
+  auto valid = data::ShardDataset::Open(prepared, "valid");
   ASSERT_TRUE(valid.ok()) << valid.status();
-  auto references = ReadShardReferences(prepared, **valid);
+  auto references = data::ReadShardReferences(prepared, **valid);
   ASSERT_TRUE(references.ok()) << references.status();
   // Exactly the surviving lines, in order: the original ones, without the three inserted.
   EXPECT_EQ(*references, std::vector<std::string>(en.begin() + 300, en.begin() + 330));
-  auto vocab = Vocabulary::Load(prepared + "/spm.model", data.sentencepiece());
+  auto vocab = data::Vocabulary::Load(prepared + "/spm.model", data.sentencepiece());
   ASSERT_TRUE(vocab.ok()) << vocab.status();
   for (int64_t i = 0; i < (*valid)->size(); ++i) {
     std::vector<int> ids;
@@ -106,16 +107,16 @@ TEST(PrepareReferencesTest, SpiderReferencesAreTheGoldSqlOfKeptExamples) {
   std::printf("Spider dev with max_length 200: %ld of %ld kept\n", static_cast<long>(counts.kept()),
               static_cast<long>(counts.read()));
 
-  auto dataset = ShardDataset::Open(dir.File("spider"), "valid");
+  auto dataset = data::ShardDataset::Open(dir.File("spider"), "valid");
   ASSERT_TRUE(dataset.ok()) << dataset.status();
-  auto references = ReadShardReferences(dir.File("spider"), **dataset);
+  auto references = data::ReadShardReferences(dir.File("spider"), **dataset);
   ASSERT_TRUE(references.ok()) << references.status();
   ASSERT_EQ(static_cast<int64_t>(references->size()), (*dataset)->size());
   auto schemas = LoadSpiderTables(spider + "tables.json");
   ASSERT_TRUE(schemas.ok());
   auto examples = LoadSpiderExamples(spider + "dev.json", *schemas);
   ASSERT_TRUE(examples.ok());
-  auto vocab = Vocabulary::Load(dir.File("spider/spm.model"), data.sentencepiece());
+  auto vocab = data::Vocabulary::Load(dir.File("spider/spm.model"), data.sentencepiece());
   ASSERT_TRUE(vocab.ok());
   // The kept examples are a subsequence of dev.json: walk both in order.
   size_t next = 0;
@@ -132,7 +133,7 @@ TEST(PrepareReferencesTest, SpiderReferencesAreTheGoldSqlOfKeptExamples) {
 
 TEST(PrepareReferencesTest, WriterKeepsOneExampleALine) {
   testing::TempDir dir;
-  ShardReferenceWriter writer(dir.File("x.ref.txt"));
+  data::ShardReferenceWriter writer(dir.File("x.ref.txt"));
   writer.Add("SELECT a\tFROM t\nWHERE b = 1\r");
   writer.Add("two");
   ASSERT_TRUE(writer.Finish().ok());
@@ -156,19 +157,19 @@ TEST(PrepareReferencesTest, MissingOrShortReferencesNameTheFile) {
   data.mutable_sentencepiece()->set_vocab_size(200);
   ResolveDefaults(&data);
   ASSERT_TRUE(RunPrepare(data, PrepareOptions{}).ok());
-  auto valid = ShardDataset::Open(dir.File("prepared"), "valid");
+  auto valid = data::ShardDataset::Open(dir.File("prepared"), "valid");
   ASSERT_TRUE(valid.ok());
-  const std::string refs = ShardReferencesFile(dir.File("prepared"), "valid");
+  const std::string refs = data::ShardReferencesFile(dir.File("prepared"), "valid");
   auto text = ReadFileToString(refs);
   ASSERT_TRUE(text.ok());
   // One line short, as if truncated.
   testing::WriteTextFile(refs, text->substr(0, text->rfind('\n', text->size() - 2) + 1));
-  EXPECT_THAT(Message(ReadShardReferences(dir.File("prepared"), **valid).status()),
+  EXPECT_THAT(Message(data::ReadShardReferences(dir.File("prepared"), **valid).status()),
               AllOf(HasSubstr(refs), HasSubstr("49 lines"), HasSubstr("50 examples")));
   std::filesystem::remove(refs);
-  EXPECT_THAT(Message(ReadShardReferences(dir.File("prepared"), **valid).status()),
+  EXPECT_THAT(Message(data::ReadShardReferences(dir.File("prepared"), **valid).status()),
               AllOf(HasSubstr(refs), HasSubstr("no raw references"), HasSubstr("--overwrite")));
 }
 
 }  // namespace
-}  // namespace fathom::data
+}  // namespace fathom::prepare

@@ -15,7 +15,7 @@
 #include "proto/config_io.h"
 #include "tests/test_util.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 using ::testing::HasSubstr;
@@ -77,10 +77,10 @@ TEST_F(PrepareTest, ShardsHoldTheSentencePieceIdsOfEveryLine) {
   ASSERT_EQ(report->splits.size(), 2u);
 
   proto::SentencePieceConfig spm = data.sentencepiece();
-  auto vocab = Vocabulary::Load(dir_.File("prepared/spm.model"), spm);
+  auto vocab = data::Vocabulary::Load(dir_.File("prepared/spm.model"), spm);
   ASSERT_TRUE(vocab.ok()) << vocab.status();
   EXPECT_EQ(vocab->size(), 1000);
-  auto dataset = ShardDataset::Open(dir_.File("prepared"), "train");
+  auto dataset = data::ShardDataset::Open(dir_.File("prepared"), "train");
   ASSERT_TRUE(dataset.ok()) << dataset.status();
   const auto& header = (*dataset)->header();
   EXPECT_EQ(header.filter().read(), kSliceLines);
@@ -118,7 +118,7 @@ TEST_F(PrepareTest, IdsEqualTheSpmEncodeCommandLine) {
   auto text = ReadFileToString(dir_.File("few.ids"));
   ASSERT_TRUE(text.ok());
   std::vector<std::string> lines = absl::StrSplit(*text, '\n');
-  auto dataset = ShardDataset::Open(dir_.File("prepared"), "train");
+  auto dataset = data::ShardDataset::Open(dir_.File("prepared"), "train");
   ASSERT_TRUE(dataset.ok());
   for (int i = 0; i < 50; ++i) {
     std::vector<int> ids;
@@ -172,8 +172,8 @@ TEST_F(PrepareTest, ReusesAGivenModelAndTrainsPerSideModels) {
   auto second = RunPrepare(reuse, PrepareOptions{});
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_FALSE(second->trained_vocabulary);
-  auto a = ShardDataset::Open(dir_.File("prepared"), "train");
-  auto b = ShardDataset::Open(dir_.File("reused"), "train");
+  auto a = data::ShardDataset::Open(dir_.File("prepared"), "train");
+  auto b = data::ShardDataset::Open(dir_.File("reused"), "train");
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ((*a)->header().source_vocab().crc32c(), (*b)->header().source_vocab().crc32c());
   EXPECT_EQ((*a)->Source(10), (*b)->Source(10));
@@ -187,7 +187,7 @@ TEST_F(PrepareTest, ReusesAGivenModelAndTrainsPerSideModels) {
   ASSERT_TRUE(third.ok()) << third.status();
   EXPECT_TRUE(PathExists(dir_.File("per_side/spm.src.model")));
   EXPECT_TRUE(PathExists(dir_.File("per_side/spm.tgt.model")));
-  auto c = ShardDataset::Open(dir_.File("per_side"), "train");
+  auto c = data::ShardDataset::Open(dir_.File("per_side"), "train");
   ASSERT_TRUE(c.ok());
   EXPECT_EQ((*c)->header().source_vocab().model_file(), "spm.src.model");
   EXPECT_NE((*c)->header().source_vocab().crc32c(), (*c)->header().target_vocab().crc32c());
@@ -250,10 +250,10 @@ TEST_F(PrepareTest, ExistingOutputIsKeptUnlessOverwriteIsAsked) {
   auto again = RunPrepare(TranslationConfig(), PrepareOptions{});
   ASSERT_FALSE(again.ok());
   EXPECT_THAT(std::string(again.status().message()), HasSubstr("already exists"));
-  EXPECT_TRUE(ShardDataset::Open(dir_.File("prepared"), "train").ok());
+  EXPECT_TRUE(data::ShardDataset::Open(dir_.File("prepared"), "train").ok());
   EXPECT_EQ(PartialDirs(), 0);
   ASSERT_TRUE(RunPrepare(TranslationConfig(), PrepareOptions{1, true, ""}).ok());
-  EXPECT_TRUE(ShardDataset::Open(dir_.File("prepared"), "train").ok());
+  EXPECT_TRUE(data::ShardDataset::Open(dir_.File("prepared"), "train").ok());
   EXPECT_EQ(PartialDirs(), 0);
 }
 
@@ -263,7 +263,7 @@ TEST_F(PrepareTest, TrailingSlashInPreparedDirWorksWithAndWithoutOverwrite) {
   ASSERT_TRUE(RunPrepare(data, PrepareOptions{}).ok());
   auto again = RunPrepare(data, PrepareOptions{1, true, ""});
   ASSERT_TRUE(again.ok()) << again.status();
-  EXPECT_TRUE(ShardDataset::Open(dir_.File("slashed"), "train").ok());
+  EXPECT_TRUE(data::ShardDataset::Open(dir_.File("slashed"), "train").ok());
   EXPECT_EQ(PartialDirs(), 0);
   for (const auto& entry : fs::directory_iterator(dir_.File("slashed"))) {
     EXPECT_EQ(entry.path().filename().string().find(".partial-"), std::string::npos)
@@ -294,14 +294,14 @@ TEST_F(PrepareTest, SpiderInputsCarryTheSchemaAndDbIds) {
   ResolveDefaults(&data);
   auto report = RunPrepare(data, PrepareOptions{});
   ASSERT_TRUE(report.ok()) << report.status();
-  auto dataset = ShardDataset::Open(dir_.File("spider"), "train");
+  auto dataset = data::ShardDataset::Open(dir_.File("spider"), "train");
   ASSERT_TRUE(dataset.ok());
   const auto& header = (*dataset)->header();
   EXPECT_EQ((*dataset)->size(), 1034);
   ASSERT_EQ(header.db_id_size(), 1034);
   EXPECT_EQ(header.db_id(0), "concert_singer");
   EXPECT_TRUE(header.has_relations());  // contents: spider_relations_test
-  auto vocab = Vocabulary::Load(dir_.File("spider/spm.model"), data.sentencepiece());
+  auto vocab = data::Vocabulary::Load(dir_.File("spider/spm.model"), data.sentencepiece());
   ASSERT_TRUE(vocab.ok());
   const std::string input = vocab->Decode((*dataset)->Source(0));
   EXPECT_THAT(input, HasSubstr("How many singers do we have?"));
@@ -330,4 +330,4 @@ TEST_F(PrepareTest, SpiderUnknownDbIdIsNamed) {
 }
 
 }  // namespace
-}  // namespace fathom::data
+}  // namespace fathom::prepare

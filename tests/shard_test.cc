@@ -34,7 +34,7 @@ std::vector<Example> RandomExamples(int n, int max_id, uint64_t seed) {
 }
 
 void WriteShard(const std::string& dir, const std::vector<Example>& examples, int token_bytes) {
-  auto writer = ShardWriter::Create(dir, "train", token_bytes);
+  auto writer = prepare::ShardWriter::Create(dir, "train", token_bytes);
   ASSERT_TRUE(writer.ok()) << writer.status();
   for (const auto& e : examples) ASSERT_TRUE((*writer)->Add(e.source, e.target).ok());
   proto::ShardHeader header;

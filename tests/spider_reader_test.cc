@@ -12,7 +12,7 @@
 #include "prepare/spider_segments.h"
 #include "tests/test_util.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 using ::testing::ElementsAre;
@@ -349,4 +349,4 @@ TEST_F(SpiderReaderTest, OtherSchemaInconsistencies) {
 }
 
 }  // namespace
-}  // namespace fathom::data
+}  // namespace fathom::prepare

@@ -30,7 +30,7 @@
 #include "proto/config_io.h"
 #include "tests/test_util.h"
 
-namespace fathom::data {
+namespace fathom::prepare {
 namespace {
 
 using ::testing::ElementsAre;
@@ -110,9 +110,11 @@ class SegmentRelationsTest : public ::testing::Test {
   int C(int column) const { return Find(SegmentKind::kColumn, column); }
   int Db() const { return Find(SegmentKind::kDbId, -1); }
 
-  // Relation of segment a to b, by name so failures read well.
-  std::string R(int a, int b) const { return RelationName(relations_[a * segments_.size() + b]); }
-  static std::string Name(Relation r) { return RelationName(static_cast<int>(r)); }
+  // data::Relation of segment a to b, by name so failures read well.
+  std::string R(int a, int b) const {
+    return data::RelationName(relations_[a * segments_.size() + b]);
+  }
+  static std::string Name(data::Relation r) { return data::RelationName(static_cast<int>(r)); }
 
   std::vector<SpiderSegment> segments_;
   std::vector<uint8_t> relations_;
@@ -133,66 +135,66 @@ TEST_F(SegmentRelationsTest, SegmentsSpellTheSerialisation) {
 }
 
 TEST_F(SegmentRelationsTest, QuestionWordDistancesAreClipped) {
-  EXPECT_EQ(R(Q(3), Q(3)), Name(Relation::kQuestionDistance0));
-  EXPECT_EQ(R(Q(0), Q(1)), Name(Relation::kQuestionDistancePlus1));
-  EXPECT_EQ(R(Q(0), Q(2)), Name(Relation::kQuestionDistancePlus2));
-  EXPECT_EQ(R(Q(0), Q(6)), Name(Relation::kQuestionDistancePlus2));
-  EXPECT_EQ(R(Q(3), Q(2)), Name(Relation::kQuestionDistanceMinus1));
-  EXPECT_EQ(R(Q(6), Q(4)), Name(Relation::kQuestionDistanceMinus2));
-  EXPECT_EQ(R(Q(6), Q(0)), Name(Relation::kQuestionDistanceMinus2));
+  EXPECT_EQ(R(Q(3), Q(3)), Name(data::Relation::kQuestionDistance0));
+  EXPECT_EQ(R(Q(0), Q(1)), Name(data::Relation::kQuestionDistancePlus1));
+  EXPECT_EQ(R(Q(0), Q(2)), Name(data::Relation::kQuestionDistancePlus2));
+  EXPECT_EQ(R(Q(0), Q(6)), Name(data::Relation::kQuestionDistancePlus2));
+  EXPECT_EQ(R(Q(3), Q(2)), Name(data::Relation::kQuestionDistanceMinus1));
+  EXPECT_EQ(R(Q(6), Q(4)), Name(data::Relation::kQuestionDistanceMinus2));
+  EXPECT_EQ(R(Q(6), Q(0)), Name(data::Relation::kQuestionDistanceMinus2));
 }
 
 TEST_F(SegmentRelationsTest, ExactAndPartialNameMatchesBothWays) {
   // "concert name" is words 3-4; "name" alone is word 4.
-  EXPECT_EQ(R(Q(3), C(5)), Name(Relation::kQuestionColumnExact));
-  EXPECT_EQ(R(Q(4), C(5)), Name(Relation::kQuestionColumnExact));
-  EXPECT_EQ(R(C(5), Q(3)), Name(Relation::kColumnQuestionExact));
-  EXPECT_EQ(R(C(5), Q(4)), Name(Relation::kColumnQuestionExact));
-  EXPECT_EQ(R(Q(4), C(2)), Name(Relation::kQuestionColumnExact));
-  EXPECT_EQ(R(Q(3), C(2)), Name(Relation::kNone));
+  EXPECT_EQ(R(Q(3), C(5)), Name(data::Relation::kQuestionColumnExact));
+  EXPECT_EQ(R(Q(4), C(5)), Name(data::Relation::kQuestionColumnExact));
+  EXPECT_EQ(R(C(5), Q(3)), Name(data::Relation::kColumnQuestionExact));
+  EXPECT_EQ(R(C(5), Q(4)), Name(data::Relation::kColumnQuestionExact));
+  EXPECT_EQ(R(Q(4), C(2)), Name(data::Relation::kQuestionColumnExact));
+  EXPECT_EQ(R(Q(3), C(2)), Name(data::Relation::kNone));
   // Tables: "concert" (word 3) and "singers?" (word 6, plural and punctuation dropped).
-  EXPECT_EQ(R(Q(3), T(1)), Name(Relation::kQuestionTableExact));
-  EXPECT_EQ(R(T(1), Q(3)), Name(Relation::kTableQuestionExact));
-  EXPECT_EQ(R(Q(6), T(0)), Name(Relation::kQuestionTableExact));
-  EXPECT_EQ(R(T(0), Q(6)), Name(Relation::kTableQuestionExact));
-  EXPECT_EQ(R(Q(4), T(1)), Name(Relation::kNone));
+  EXPECT_EQ(R(Q(3), T(1)), Name(data::Relation::kQuestionTableExact));
+  EXPECT_EQ(R(T(1), Q(3)), Name(data::Relation::kTableQuestionExact));
+  EXPECT_EQ(R(Q(6), T(0)), Name(data::Relation::kQuestionTableExact));
+  EXPECT_EQ(R(T(0), Q(6)), Name(data::Relation::kTableQuestionExact));
+  EXPECT_EQ(R(Q(4), T(1)), Name(data::Relation::kNone));
   // Partial: one word of "singer id" / "concert id" / "date of the concert".
-  EXPECT_EQ(R(Q(6), C(1)), Name(Relation::kQuestionColumnPartial));
-  EXPECT_EQ(R(C(1), Q(6)), Name(Relation::kColumnQuestionPartial));
-  EXPECT_EQ(R(Q(6), C(4)), Name(Relation::kQuestionColumnPartial));
-  EXPECT_EQ(R(Q(3), C(3)), Name(Relation::kQuestionColumnPartial));
-  EXPECT_EQ(R(C(3), Q(3)), Name(Relation::kColumnQuestionPartial));
-  EXPECT_EQ(R(Q(3), C(6)), Name(Relation::kQuestionColumnPartial));
-  EXPECT_EQ(R(Q(5), C(6)), Name(Relation::kNone)) << "\"of\" is a stopword";
-  EXPECT_EQ(R(Q(2), C(6)), Name(Relation::kNone)) << "\"the\" is a stopword";
-  EXPECT_EQ(R(Q(0), C(1)), Name(Relation::kNone));
+  EXPECT_EQ(R(Q(6), C(1)), Name(data::Relation::kQuestionColumnPartial));
+  EXPECT_EQ(R(C(1), Q(6)), Name(data::Relation::kColumnQuestionPartial));
+  EXPECT_EQ(R(Q(6), C(4)), Name(data::Relation::kQuestionColumnPartial));
+  EXPECT_EQ(R(Q(3), C(3)), Name(data::Relation::kQuestionColumnPartial));
+  EXPECT_EQ(R(C(3), Q(3)), Name(data::Relation::kColumnQuestionPartial));
+  EXPECT_EQ(R(Q(3), C(6)), Name(data::Relation::kQuestionColumnPartial));
+  EXPECT_EQ(R(Q(5), C(6)), Name(data::Relation::kNone)) << "\"of\" is a stopword";
+  EXPECT_EQ(R(Q(2), C(6)), Name(data::Relation::kNone)) << "\"the\" is a stopword";
+  EXPECT_EQ(R(Q(0), C(1)), Name(data::Relation::kNone));
 }
 
 TEST_F(SegmentRelationsTest, SchemaStructure) {
   // Belongs-to / has-column, replaced by the primary-key relations for keys.
-  EXPECT_EQ(R(C(2), T(0)), Name(Relation::kColumnBelongsToTable));
-  EXPECT_EQ(R(T(0), C(2)), Name(Relation::kTableHasColumn));
-  EXPECT_EQ(R(C(5), T(1)), Name(Relation::kColumnBelongsToTable));
-  EXPECT_EQ(R(C(4), T(1)), Name(Relation::kColumnBelongsToTable));
-  EXPECT_EQ(R(C(2), T(1)), Name(Relation::kNone));
-  EXPECT_EQ(R(C(1), T(0)), Name(Relation::kColumnPrimaryKeyOfTable));
-  EXPECT_EQ(R(T(0), C(1)), Name(Relation::kTablePrimaryKeyColumn));
-  EXPECT_EQ(R(C(3), T(1)), Name(Relation::kColumnPrimaryKeyOfTable));
-  EXPECT_EQ(R(T(1), C(3)), Name(Relation::kTablePrimaryKeyColumn));
+  EXPECT_EQ(R(C(2), T(0)), Name(data::Relation::kColumnBelongsToTable));
+  EXPECT_EQ(R(T(0), C(2)), Name(data::Relation::kTableHasColumn));
+  EXPECT_EQ(R(C(5), T(1)), Name(data::Relation::kColumnBelongsToTable));
+  EXPECT_EQ(R(C(4), T(1)), Name(data::Relation::kColumnBelongsToTable));
+  EXPECT_EQ(R(C(2), T(1)), Name(data::Relation::kNone));
+  EXPECT_EQ(R(C(1), T(0)), Name(data::Relation::kColumnPrimaryKeyOfTable));
+  EXPECT_EQ(R(T(0), C(1)), Name(data::Relation::kTablePrimaryKeyColumn));
+  EXPECT_EQ(R(C(3), T(1)), Name(data::Relation::kColumnPrimaryKeyOfTable));
+  EXPECT_EQ(R(T(1), C(3)), Name(data::Relation::kTablePrimaryKeyColumn));
   // Same table, unless a foreign key says more.
-  EXPECT_EQ(R(C(1), C(2)), Name(Relation::kColumnSameTable));
-  EXPECT_EQ(R(C(2), C(1)), Name(Relation::kColumnSameTable));
-  EXPECT_EQ(R(C(3), C(6)), Name(Relation::kColumnSameTable));
-  EXPECT_EQ(R(C(4), C(3)), Name(Relation::kColumnSameTable));
-  EXPECT_EQ(R(C(2), C(5)), Name(Relation::kNone));
+  EXPECT_EQ(R(C(1), C(2)), Name(data::Relation::kColumnSameTable));
+  EXPECT_EQ(R(C(2), C(1)), Name(data::Relation::kColumnSameTable));
+  EXPECT_EQ(R(C(3), C(6)), Name(data::Relation::kColumnSameTable));
+  EXPECT_EQ(R(C(4), C(3)), Name(data::Relation::kColumnSameTable));
+  EXPECT_EQ(R(C(2), C(5)), Name(data::Relation::kNone));
   // concert.singer_id -> singer.singer_id.
-  EXPECT_EQ(R(C(4), C(1)), Name(Relation::kColumnForeignKeyForward));
-  EXPECT_EQ(R(C(1), C(4)), Name(Relation::kColumnForeignKeyBackward));
-  EXPECT_EQ(R(T(1), T(0)), Name(Relation::kTableForeignKeyForward));
-  EXPECT_EQ(R(T(0), T(1)), Name(Relation::kTableForeignKeyBackward));
+  EXPECT_EQ(R(C(4), C(1)), Name(data::Relation::kColumnForeignKeyForward));
+  EXPECT_EQ(R(C(1), C(4)), Name(data::Relation::kColumnForeignKeyBackward));
+  EXPECT_EQ(R(T(1), T(0)), Name(data::Relation::kTableForeignKeyForward));
+  EXPECT_EQ(R(T(0), T(1)), Name(data::Relation::kTableForeignKeyBackward));
   // Diagonals.
-  EXPECT_EQ(R(T(0), T(0)), Name(Relation::kSameSegment));
-  EXPECT_EQ(R(C(5), C(5)), Name(Relation::kSameSegment));
+  EXPECT_EQ(R(T(0), T(0)), Name(data::Relation::kSameSegment));
+  EXPECT_EQ(R(C(5), C(5)), Name(data::Relation::kSameSegment));
 }
 
 TEST_F(SegmentRelationsTest, ForeignKeysBothWaysBetweenTwoTables) {
@@ -200,11 +202,11 @@ TEST_F(SegmentRelationsTest, ForeignKeysBothWaysBetweenTwoTables) {
   schema.columns.push_back({"last concert id", "Last_Concert_ID", "number", 0});
   schema.foreign_keys.push_back({7, 3});
   Compute(schema);
-  EXPECT_EQ(R(T(0), T(1)), Name(Relation::kTableForeignKeyBoth));
-  EXPECT_EQ(R(T(1), T(0)), Name(Relation::kTableForeignKeyBoth));
-  EXPECT_EQ(R(C(7), C(3)), Name(Relation::kColumnForeignKeyForward));
-  EXPECT_EQ(R(C(3), C(7)), Name(Relation::kColumnForeignKeyBackward));
-  EXPECT_EQ(R(C(7), C(1)), Name(Relation::kColumnSameTable));
+  EXPECT_EQ(R(T(0), T(1)), Name(data::Relation::kTableForeignKeyBoth));
+  EXPECT_EQ(R(T(1), T(0)), Name(data::Relation::kTableForeignKeyBoth));
+  EXPECT_EQ(R(C(7), C(3)), Name(data::Relation::kColumnForeignKeyForward));
+  EXPECT_EQ(R(C(3), C(7)), Name(data::Relation::kColumnForeignKeyBackward));
+  EXPECT_EQ(R(C(7), C(1)), Name(data::Relation::kColumnSameTable));
 }
 
 TEST_F(SegmentRelationsTest, StarDbIdAndSeparatorsRelateToNothing) {
@@ -223,27 +225,27 @@ TEST_F(SegmentRelationsTest, StarDbIdAndSeparatorsRelateToNothing) {
       }
     }
   }
-  EXPECT_EQ(R(star, star), Name(Relation::kSameSegment));
+  EXPECT_EQ(R(star, star), Name(data::Relation::kSameSegment));
 }
 
 TEST(RelationVocabularyTest, NamesAreDistinctAndCoverEveryId) {
   std::set<std::string> names;
-  for (int r = 0; r < kNumRelations; ++r) names.insert(RelationName(r));
-  EXPECT_EQ(names.size(), static_cast<size_t>(kNumRelations));
+  for (int r = 0; r < data::kNumRelations; ++r) names.insert(data::RelationName(r));
+  EXPECT_EQ(names.size(), static_cast<size_t>(data::kNumRelations));
   EXPECT_EQ(names.count("invalid"), 0u);
-  EXPECT_STREQ(RelationName(kNumRelations), "invalid");
-  EXPECT_EQ(static_cast<int>(Relation::kSameSegment), kNumRelations - 1);
+  EXPECT_STREQ(data::RelationName(data::kNumRelations), "invalid");
+  EXPECT_EQ(static_cast<int>(data::Relation::kSameSegment), data::kNumRelations - 1);
 }
 
 // ---- Piece expansion ----
 
 TEST(ExpandRelationsTest, PiecesOfOneSegmentAreSameSegmentUnlessItsDiagonalIsNone) {
-  constexpr uint8_t kDist0 = static_cast<uint8_t>(Relation::kQuestionDistance0);
-  constexpr uint8_t kPlus1 = static_cast<uint8_t>(Relation::kQuestionDistancePlus1);
-  constexpr uint8_t kMinus1 = static_cast<uint8_t>(Relation::kQuestionDistanceMinus1);
-  constexpr uint8_t kSame = static_cast<uint8_t>(Relation::kSameSegment);
-  constexpr uint8_t kQc = static_cast<uint8_t>(Relation::kQuestionColumnExact);
-  constexpr uint8_t kCq = static_cast<uint8_t>(Relation::kColumnQuestionExact);
+  constexpr uint8_t kDist0 = static_cast<uint8_t>(data::Relation::kQuestionDistance0);
+  constexpr uint8_t kPlus1 = static_cast<uint8_t>(data::Relation::kQuestionDistancePlus1);
+  constexpr uint8_t kMinus1 = static_cast<uint8_t>(data::Relation::kQuestionDistanceMinus1);
+  constexpr uint8_t kSame = static_cast<uint8_t>(data::Relation::kSameSegment);
+  constexpr uint8_t kQc = static_cast<uint8_t>(data::Relation::kQuestionColumnExact);
+  constexpr uint8_t kCq = static_cast<uint8_t>(data::Relation::kColumnQuestionExact);
   // Segments: question word 0, question word 1, a separator, a column.
   const std::vector<uint8_t> segment = {kDist0,  kPlus1, 0, kQc,  //
                                         kMinus1, kDist0, 0, 0,    //
@@ -253,7 +255,7 @@ TEST(ExpandRelationsTest, PiecesOfOneSegmentAreSameSegmentUnlessItsDiagonalIsNon
   const int p = static_cast<int>(pieces.size());
   const int stride = p + 2;
   std::vector<uint8_t> out(p * stride, 0xEE);
-  ExpandRelationsToPieces(segment.data(), 4, pieces.data(), p, stride, out.data());
+  data::ExpandRelationsToPieces(segment.data(), 4, pieces.data(), p, stride, out.data());
   auto at = [&](int i, int j) { return static_cast<int>(out[i * stride + j]); };
   EXPECT_EQ(at(0, 0), kDist0);
   EXPECT_EQ(at(0, 1), kSame);
@@ -284,7 +286,7 @@ struct TinyExample {
 };
 
 std::vector<TinyExample> TinyExamples() {
-  using R = Relation;
+  using R = data::Relation;
   auto id = [](R r) { return static_cast<uint8_t>(r); };
   return {
       // Two segments: a two-piece question word and a one-piece column.
@@ -324,22 +326,22 @@ class RelationStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     WriteTinyShard(dir_.path());
-    auto dataset = ShardDataset::Open(dir_.path(), "train");
+    auto dataset = data::ShardDataset::Open(dir_.path(), "train");
     ASSERT_TRUE(dataset.ok()) << dataset.status();
     dataset_ = *std::move(dataset);
   }
 
-  absl::Status OpenError() { return RelationStore::Open(dir_.path(), *dataset_).status(); }
+  absl::Status OpenError() { return data::RelationStore::Open(dir_.path(), *dataset_).status(); }
 
   testing::TempDir dir_;
-  std::unique_ptr<ShardDataset> dataset_;
+  std::unique_ptr<data::ShardDataset> dataset_;
 };
 
 TEST_F(RelationStoreTest, ReadsBackWhatWasWritten) {
   const auto& header = dataset_->header();
   ASSERT_TRUE(header.has_relations());
-  EXPECT_EQ(header.relations().num_relations(), kNumRelations);
-  auto store = RelationStore::Open(dir_.path(), *dataset_);
+  EXPECT_EQ(header.relations().num_relations(), data::kNumRelations);
+  auto store = data::RelationStore::Open(dir_.path(), *dataset_);
   ASSERT_TRUE(store.ok()) << store.status();
   const auto examples = TinyExamples();
   ASSERT_EQ((*store)->size(), 3);
@@ -357,14 +359,14 @@ TEST_F(RelationStoreTest, ReadsBackWhatWasWritten) {
 }
 
 TEST_F(RelationStoreTest, BatchRelationsExpandPiecesAndLeaveEosAndPaddingNone) {
-  auto store = RelationStore::Open(dir_.path(), *dataset_);
+  auto store = data::RelationStore::Open(dir_.path(), *dataset_);
   ASSERT_TRUE(store.ok()) << store.status();
-  BatchPlan plan;
+  data::BatchPlan plan;
   plan.examples = {1, 0};
-  EXPECT_TRUE(MakeBatch(*dataset_, plan, SpecialIds{0, 2, 3}).relations.empty());
-  const Batch batch = MakeBatch(*dataset_, plan, SpecialIds{0, 2, 3}, store->get());
+  EXPECT_TRUE(MakeBatch(*dataset_, plan, data::SpecialIds{0, 2, 3}).relations.empty());
+  const data::Batch batch = MakeBatch(*dataset_, plan, data::SpecialIds{0, 2, 3}, store->get());
   ASSERT_EQ(batch.source_length, 4);
-  using R = Relation;
+  using R = data::Relation;
   auto id = [](R r) { return static_cast<uint8_t>(r); };
   const uint8_t kSame = id(R::kSameSegment);
   // Example 1: one piece, then EOS and two pads. Example 0: pieces (q q c), then EOS.
@@ -405,7 +407,7 @@ TEST_F(RelationStoreTest, BatchRelationsExpandPiecesAndLeaveEosAndPaddingNone) {
 }
 
 TEST_F(RelationStoreTest, TruncatedRelationsFileIsNamed) {
-  const std::string path = ShardRelationsFile(dir_.path(), "train");
+  const std::string path = data::ShardRelationsFile(dir_.path(), "train");
   fs::resize_file(path, fs::file_size(path) - 8);
   const std::string message = Message(OpenError());
   EXPECT_THAT(message, HasSubstr("train.relations"));
@@ -414,7 +416,7 @@ TEST_F(RelationStoreTest, TruncatedRelationsFileIsNamed) {
 
 TEST_F(RelationStoreTest, CorruptRelationIdIsNamed) {
   // Example 0's record: 8 bytes of counts, 3 uint16 segments, then its 2 x 2 relations.
-  const std::string path = ShardRelationsFile(dir_.path(), "train");
+  const std::string path = data::ShardRelationsFile(dir_.path(), "train");
   {
     std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
     file.seekp(8 + 3 * 2 + 1);
@@ -425,7 +427,7 @@ TEST_F(RelationStoreTest, CorruptRelationIdIsNamed) {
 }
 
 TEST_F(RelationStoreTest, CorruptSegmentIndexIsNamed) {
-  const std::string path = ShardRelationsFile(dir_.path(), "train");
+  const std::string path = data::ShardRelationsFile(dir_.path(), "train");
   {
     std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
     file.seekp(8 + 2 * 2);  // example 0, piece 2: segment 1 of 2 becomes 7
@@ -435,7 +437,7 @@ TEST_F(RelationStoreTest, CorruptSegmentIndexIsNamed) {
 }
 
 TEST_F(RelationStoreTest, CorruptIndexIsNamed) {
-  const std::string path = ShardRelationsIndexFile(dir_.path(), "train");
+  const std::string path = data::ShardRelationsIndexFile(dir_.path(), "train");
   {
     std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
     file.seekp(8);  // o[1]
@@ -447,21 +449,21 @@ TEST_F(RelationStoreTest, CorruptIndexIsNamed) {
 }
 
 TEST_F(RelationStoreTest, OtherRelationVocabularyOrNoneIsRefused) {
-  const std::string header_path = ShardHeaderFile(dir_.path(), "train");
+  const std::string header_path = data::ShardHeaderFile(dir_.path(), "train");
   proto::ShardHeader header = dataset_->header();
-  header.mutable_relations()->set_num_relations(kNumRelations - 1);
+  header.mutable_relations()->set_num_relations(data::kNumRelations - 1);
   ASSERT_TRUE(WriteFileAtomic(header_path, header.SerializeAsString()).ok());
-  auto older = ShardDataset::Open(dir_.path(), "train");
+  auto older = data::ShardDataset::Open(dir_.path(), "train");
   ASSERT_TRUE(older.ok());
-  const std::string message = Message(RelationStore::Open(dir_.path(), **older).status());
+  const std::string message = Message(data::RelationStore::Open(dir_.path(), **older).status());
   EXPECT_THAT(message, HasSubstr("train.header: relations written with 24 relation ids"));
   EXPECT_THAT(message, HasSubstr("fathom prepare"));
 
   header.clear_relations();
   ASSERT_TRUE(WriteFileAtomic(header_path, header.SerializeAsString()).ok());
-  auto none = ShardDataset::Open(dir_.path(), "train");
+  auto none = data::ShardDataset::Open(dir_.path(), "train");
   ASSERT_TRUE(none.ok());
-  EXPECT_THAT(Message(RelationStore::Open(dir_.path(), **none).status()),
+  EXPECT_THAT(Message(data::RelationStore::Open(dir_.path(), **none).status()),
               HasSubstr("train.header: no relations recorded"));
 }
 
@@ -471,7 +473,7 @@ TEST(RelationWriterTest, RefusesInconsistentRecords) {
   ASSERT_TRUE(writer.ok());
   EXPECT_THAT(Message((*writer)->Add(2, {0, 0, 0}, {0})),
               HasSubstr("3 relation ids for 2 segments"));
-  EXPECT_THAT(Message((*writer)->Add(1, {kNumRelations}, {0})), HasSubstr("relation id 25"));
+  EXPECT_THAT(Message((*writer)->Add(1, {data::kNumRelations}, {0})), HasSubstr("relation id 25"));
   EXPECT_THAT(Message((*writer)->Add(1, {0}, {0, 1})), HasSubstr("piece segment 1 >= 1"));
 }
 
@@ -533,16 +535,16 @@ class SpiderPrepareRelationsTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_NE(schemas_, nullptr);
-    auto vocab = Vocabulary::Load(dir_->File("prepared/spm.model"), data_->sentencepiece());
+    auto vocab = data::Vocabulary::Load(dir_->File("prepared/spm.model"), data_->sentencepiece());
     ASSERT_TRUE(vocab.ok()) << vocab.status();
-    vocab_ = std::make_unique<Vocabulary>(*std::move(vocab));
+    vocab_ = std::make_unique<data::Vocabulary>(*std::move(vocab));
   }
 
   static testing::TempDir* dir_;
   static proto::DataConfig* data_;
   static SpiderSchemas* schemas_;
   static std::map<std::string, std::vector<SpiderExample>> examples_;
-  std::unique_ptr<Vocabulary> vocab_;
+  std::unique_ptr<data::Vocabulary> vocab_;
 };
 
 testing::TempDir* SpiderPrepareRelationsTest::dir_ = nullptr;
@@ -554,16 +556,16 @@ TEST_F(SpiderPrepareRelationsTest, StoreHoldsEachExamplesSegmentsAndRelations) {
   const std::string prepared = dir_->File("prepared");
   EXPECT_TRUE(PathExists(prepared + "/train.relations"));
   EXPECT_TRUE(PathExists(prepared + "/train.relations.index"));
-  auto dataset = ShardDataset::Open(prepared, "train");
+  auto dataset = data::ShardDataset::Open(prepared, "train");
   ASSERT_TRUE(dataset.ok()) << dataset.status();
   ASSERT_TRUE((*dataset)->header().has_relations());
-  EXPECT_EQ((*dataset)->header().relations().num_relations(), kNumRelations);
-  auto store = RelationStore::Open(prepared, **dataset);
+  EXPECT_EQ((*dataset)->header().relations().num_relations(), data::kNumRelations);
+  auto store = data::RelationStore::Open(prepared, **dataset);
   ASSERT_TRUE(store.ok()) << store.status();
   ASSERT_EQ((*dataset)->size(), kTrainExamples);
   ASSERT_EQ((*store)->size(), kTrainExamples);
 
-  std::vector<int64_t> relation_counts(kNumRelations, 0);
+  std::vector<int64_t> relation_counts(data::kNumRelations, 0);
   for (int i = 0; i < kTrainExamples; ++i) {
     const SpiderExample& example = examples_["train"][i];
     const SpiderSchema& schema = schemas_->at(example.db_id);
@@ -589,20 +591,20 @@ TEST_F(SpiderPrepareRelationsTest, StoreHoldsEachExamplesSegmentsAndRelations) {
     ASSERT_EQ(std::vector<uint8_t>(stored, stored + relations.size()), relations)
         << "example " << i;
     for (uint8_t r : relations) {
-      ASSERT_LT(r, kNumRelations);
+      ASSERT_LT(r, data::kNumRelations);
       ++relation_counts[r];
     }
   }
   // 300 questions over 20 databases use every relation; "both ways" foreign keys between two
   // tables are the rare one.
-  for (int r = 0; r < kNumRelations; ++r) {
-    if (r == static_cast<int>(Relation::kTableForeignKeyBoth)) continue;
-    EXPECT_GT(relation_counts[r], 0) << RelationName(r);
+  for (int r = 0; r < data::kNumRelations; ++r) {
+    if (r == static_cast<int>(data::Relation::kTableForeignKeyBoth)) continue;
+    EXPECT_GT(relation_counts[r], 0) << data::RelationName(r);
   }
 }
 
 TEST_F(SpiderPrepareRelationsTest, DecodedInputStillReadsLikeTheSerialisation) {
-  auto dataset = ShardDataset::Open(dir_->File("prepared"), "train");
+  auto dataset = data::ShardDataset::Open(dir_->File("prepared"), "train");
   ASSERT_TRUE(dataset.ok()) << dataset.status();
   int same_as_whole = 0;
   for (int i = 0; i < kTrainExamples; i += 7) {
@@ -630,9 +632,9 @@ TEST_F(SpiderPrepareRelationsTest, DecodedInputStillReadsLikeTheSerialisation) {
 
 TEST_F(SpiderPrepareRelationsTest, FirstDevQuestionLinksSingersToTheSingerTable) {
   const std::string prepared = dir_->File("prepared");
-  auto dataset = ShardDataset::Open(prepared, "train");
+  auto dataset = data::ShardDataset::Open(prepared, "train");
   ASSERT_TRUE(dataset.ok());
-  auto store = RelationStore::Open(prepared, **dataset);
+  auto store = data::RelationStore::Open(prepared, **dataset);
   ASSERT_TRUE(store.ok());
   // "How many singers do we have?" on concert_singer: word 2 names table 1 ("singer").
   const SpiderSchema& schema = schemas_->at("concert_singer");
@@ -646,26 +648,26 @@ TEST_F(SpiderPrepareRelationsTest, FirstDevQuestionLinksSingersToTheSingerTable)
   ASSERT_GT(singer, 0);
   const int n = (*store)->num_segments(0);
   const uint8_t* r = (*store)->segment_relations(0);
-  EXPECT_STREQ(RelationName(r[2 * n + singer]), "question_table_exact");
-  EXPECT_STREQ(RelationName(r[singer * n + 2]), "table_question_exact");
-  EXPECT_STREQ(RelationName(r[0 * n + singer]), "none");
+  EXPECT_STREQ(data::RelationName(r[2 * n + singer]), "question_table_exact");
+  EXPECT_STREQ(data::RelationName(r[singer * n + 2]), "table_question_exact");
+  EXPECT_STREQ(data::RelationName(r[0 * n + singer]), "none");
 }
 
 TEST_F(SpiderPrepareRelationsTest, FilteredSplitKeepsRecordsAlignedAndBatchesExpandThem) {
   const std::string prepared = dir_->File("prepared");
-  auto dataset = ShardDataset::Open(prepared, "valid");
+  auto dataset = data::ShardDataset::Open(prepared, "valid");
   ASSERT_TRUE(dataset.ok()) << dataset.status();
   const auto& filter = (*dataset)->header().filter();
   EXPECT_EQ(filter.read(), kValidExamples);
   EXPECT_GT(filter.too_long(), 0) << "raise the test's max_length cut so some inputs are dropped";
   EXPECT_GT(filter.kept(), 0);
-  auto store = RelationStore::Open(prepared, **dataset);
+  auto store = data::RelationStore::Open(prepared, **dataset);
   ASSERT_TRUE(store.ok()) << store.status();
   ASSERT_EQ((*store)->size(), filter.kept());
 
-  BatchPlan plan;
+  data::BatchPlan plan;
   for (int64_t i = 0; i < (*dataset)->size(); ++i) plan.examples.push_back(i);
-  const Batch batch = MakeBatch(**dataset, plan, SpecialIds{0, 2, 3}, store->get());
+  const data::Batch batch = MakeBatch(**dataset, plan, data::SpecialIds{0, 2, 3}, store->get());
   const int64_t length = batch.source_length;
   ASSERT_EQ(batch.relations.size(), static_cast<size_t>(batch.size * length * length));
   for (int64_t b = 0; b < batch.size; ++b) {
@@ -679,13 +681,13 @@ TEST_F(SpiderPrepareRelationsTest, FilteredSplitKeepsRecordsAlignedAndBatchesExp
     for (int i = 0; i < length; ++i) {
       for (int j = 0; j < length; ++j) {
         const uint8_t got = r[i * length + j];
-        ASSERT_LT(got, kNumRelations);
+        ASSERT_LT(got, data::kNumRelations);
         if (i >= pieces || j >= pieces) {
           ASSERT_EQ(got, 0) << "EOS/padding at " << i << "," << j << " of example " << e;
         } else if (seg[i] != seg[j]) {
           ASSERT_EQ(got, segment[seg[i] * n + seg[j]]) << i << "," << j << " of example " << e;
         } else if (i != j && segment[seg[i] * n + seg[i]] != 0) {
-          ASSERT_EQ(got, static_cast<uint8_t>(Relation::kSameSegment)) << i << "," << j;
+          ASSERT_EQ(got, static_cast<uint8_t>(data::Relation::kSameSegment)) << i << "," << j;
         }
       }
     }
@@ -693,4 +695,4 @@ TEST_F(SpiderPrepareRelationsTest, FilteredSplitKeepsRecordsAlignedAndBatchesExp
 }
 
 }  // namespace
-}  // namespace fathom::data
+}  // namespace fathom::prepare

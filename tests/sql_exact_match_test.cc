@@ -23,10 +23,10 @@ std::string Message(const absl::Status& status) { return std::string(status.mess
 
 const SqlSchema& ConcertSinger() {
   static const SqlSchema* const schema = [] {
-    absl::StatusOr<data::SpiderSchemas> schemas =
-        data::LoadSpiderTables(SpiderDir() + "/tables.json");
+    absl::StatusOr<prepare::SpiderSchemas> schemas =
+        prepare::LoadSpiderTables(SpiderDir() + "/tables.json");
     EXPECT_TRUE(schemas.ok()) << schemas.status();
-    return new SqlSchema(schemas.ok() ? schemas->at("concert_singer") : data::SpiderSchema());
+    return new SqlSchema(schemas.ok() ? schemas->at("concert_singer") : prepare::SpiderSchema());
   }();
   return *schema;
 }

@@ -23,12 +23,12 @@ using ::testing::HasSubstr;
 
 std::string SpiderDir() { return fathom::testing::SharedDataDir() + "/spider"; }
 
-const data::SpiderSchemas& Schemas() {
-  static const data::SpiderSchemas* const schemas = [] {
-    absl::StatusOr<data::SpiderSchemas> loaded =
-        data::LoadSpiderTables(SpiderDir() + "/tables.json");
+const prepare::SpiderSchemas& Schemas() {
+  static const prepare::SpiderSchemas* const schemas = [] {
+    absl::StatusOr<prepare::SpiderSchemas> loaded =
+        prepare::LoadSpiderTables(SpiderDir() + "/tables.json");
     EXPECT_TRUE(loaded.ok()) << loaded.status();
-    return new data::SpiderSchemas(loaded.ok() ? *std::move(loaded) : data::SpiderSchemas());
+    return new prepare::SpiderSchemas(loaded.ok() ? *std::move(loaded) : prepare::SpiderSchemas());
   }();
   return *schemas;
 }
@@ -36,7 +36,7 @@ const data::SpiderSchemas& Schemas() {
 SqlSchema Schema(const std::string& db_id) {
   const auto it = Schemas().find(db_id);
   EXPECT_NE(it, Schemas().end()) << db_id;
-  return SqlSchema(it == Schemas().end() ? data::SpiderSchema() : it->second);
+  return SqlSchema(it == Schemas().end() ? prepare::SpiderSchema() : it->second);
 }
 
 // The canonical form of `sql` on concert_singer (the parse must succeed).

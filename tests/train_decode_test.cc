@@ -26,7 +26,7 @@
 #include "proto/config_io.h"
 #include "tests/test_util.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 namespace {
 
 constexpr int kMaxPositions = 24;
@@ -311,4 +311,4 @@ TEST_F(DecodeTest, CudaGreedyDecodingEqualsCpu) {
 }
 
 }  // namespace
-}  // namespace fathom::eval
+}  // namespace fathom::decode

@@ -303,15 +303,15 @@ TEST(TrainMpiTest, ResumesAtTheSameFractionOfTheEpochWithAnotherBatchBudget) {
 TEST(TrainMpiTest, TranslateAndAverageFromTheRun) {
   // Uses the run the resume test trained (checkpoints at steps 4 and 8).
   const std::string run = PreparedDir() + "/full";
-  auto model = eval::LoadInferenceModel(run);
+  auto model = decode::LoadInferenceModel(run);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ(model->step, 8);
-  eval::TranslateOptions options;
+  decode::TranslateOptions options;
   options.beam.beam = 3;
   options.beam.nbest = 2;
   const std::vector<std::string> lines = {"Ein Hund läuft.", "Zwei Männer stehen vor einem Haus.",
                                           ""};
-  const auto out = eval::Translate(*model, lines, options);
+  const auto out = decode::Translate(*model, lines, options);
   ASSERT_EQ(out.size(), 3u);
   for (const auto& nbest : out) {
     EXPECT_GE(nbest.size(), 1u);
@@ -319,10 +319,10 @@ TEST(TrainMpiTest, TranslateAndAverageFromTheRun) {
   }
   if (g_comm->rank() != 0) return;
   const std::string averaged = run + "_avg";
-  auto dirs = eval::LastCheckpoints(run, 2);
+  auto dirs = decode::LastCheckpoints(run, 2);
   ASSERT_TRUE(dirs.ok());
   ASSERT_EQ(dirs->size(), 2u);
-  ASSERT_TRUE(eval::AverageCheckpoints(*dirs, averaged).ok());
+  ASSERT_TRUE(decode::AverageCheckpoints(*dirs, averaged).ok());
   auto a = checkpoint::ReadCheckpoint((*dirs)[0]), b = checkpoint::ReadCheckpoint((*dirs)[1]);
   auto avg = checkpoint::ReadLatestValid(averaged, nullptr);
   ASSERT_TRUE(a.ok() && b.ok() && avg.ok());
@@ -337,15 +337,15 @@ TEST(TrainMpiTest, TranslateAndAverageFromTheRun) {
     }
   }
   EXPECT_GT(checked, 20);
-  EXPECT_TRUE(eval::LoadInferenceModel(averaged).ok());  // translate reads the averaged run
+  EXPECT_TRUE(decode::LoadInferenceModel(averaged).ok());  // translate reads the averaged run
 }
 
 TEST(TrainMpiTest, DistributedTranslateGivesEveryRankEachRanksLinesInOrder) {
   // `fathom translate` under mpirun -np 2: rank r decodes lines r, r + 2, ... as it would alone,
   // and every rank gets all of them back in input order. Uses the resume test's run.
-  auto model = eval::LoadInferenceModel(PreparedDir() + "/full");
+  auto model = decode::LoadInferenceModel(PreparedDir() + "/full");
   ASSERT_TRUE(model.ok()) << model.status();
-  eval::TranslateOptions options;
+  decode::TranslateOptions options;
   options.beam.beam = 2;
   options.beam.nbest = 2;
   options.max_tokens = 40;  // several batches per rank
@@ -356,7 +356,7 @@ TEST(TrainMpiTest, DistributedTranslateGivesEveryRankEachRanksLinesInOrder) {
                                           "Kinder spielen im Park.",
                                           "Ein Mann fährt Fahrrad auf der Straße.",
                                           "Ein Hund."};
-  auto all = eval::DistributedTranslate(*model, lines, options, *g_comm);
+  auto all = decode::DistributedTranslate(*model, lines, options, *g_comm);
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->size(), lines.size());
   // Each rank's share translated alone, computed here on both ranks: equal on both, so the ranks
@@ -364,7 +364,7 @@ TEST(TrainMpiTest, DistributedTranslateGivesEveryRankEachRanksLinesInOrder) {
   for (int r = 0; r < 2; ++r) {
     std::vector<std::string> share;
     for (size_t i = r; i < lines.size(); i += 2) share.push_back(lines[i]);
-    const auto alone = eval::Translate(*model, share, options);
+    const auto alone = decode::Translate(*model, share, options);
     for (size_t k = 0; k < alone.size(); ++k)
       EXPECT_EQ((*all)[r + 2 * k], alone[k]) << "line " << r + 2 * k;
   }

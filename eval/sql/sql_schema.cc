@@ -5,7 +5,7 @@
 
 namespace fathom::eval {
 
-SqlSchema::SqlSchema(const data::SpiderSchema& schema) : db_id_(schema.db_id) {
+SqlSchema::SqlSchema(const prepare::SpiderSchema& schema) : db_id_(schema.db_id) {
   std::vector<std::string> tables;
   for (const std::string& table : schema.table_names_original) {
     tables.push_back(absl::AsciiStrToLower(table));
@@ -13,7 +13,7 @@ SqlSchema::SqlSchema(const data::SpiderSchema& schema) : db_id_(schema.db_id) {
   }
   // Column id -> "table.column"; "*" (id 0) belongs to no table.
   std::vector<std::string> qualified;
-  for (const data::SpiderColumn& column : schema.columns) {
+  for (const prepare::SpiderColumn& column : schema.columns) {
     if (column.table < 0) {
       qualified.push_back("*");
       continue;

@@ -15,7 +15,7 @@ namespace fathom::eval {
 
 class SqlSchema {
  public:
-  explicit SqlSchema(const data::SpiderSchema& schema);
+  explicit SqlSchema(const prepare::SpiderSchema& schema);
 
   const std::string& db_id() const { return db_id_; }
   // Arguments are lower-case (the tokenizer lower-cases words).
