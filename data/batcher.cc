@@ -8,6 +8,16 @@
 #include "base/mix64.h"
 
 namespace fathom::data {
+
+BatchingOptions BatchingOptions::FromProto(const proto::BatchConfig& batch, uint64_t seed) {
+  BatchingOptions options;
+  options.max_tokens = batch.max_tokens();
+  options.bucket_width = batch.bucket_width();
+  options.size_multiple = batch.size_multiple();
+  options.shuffle = batch.shuffle();
+  options.seed = seed;
+  return options;
+}
 namespace {
 
 // Separate random streams per epoch, so the bucket shuffle and the step shuffle are

@@ -26,10 +26,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "proto/config.pb.h"
 
 namespace fathom::data {
 
-// Mirrors BatchConfig in proto/config.proto (data.batch.*); the batcher itself knows no proto.
+// The batcher's options: BatchConfig of proto/config.proto (data.batch.*) and the run's seed.
 struct BatchingOptions {
   // Budget of one batch in tokens, padding included:
   // batch_size * (max(longest source, longest target) + 1) <= max_tokens (+1: EOS/BOS).
@@ -42,6 +43,9 @@ struct BatchingOptions {
   // Shuffle within buckets and the order of batches, per (seed, epoch). Off: length-sorted.
   bool shuffle = true;
   uint64_t seed = 1;
+
+  // `seed` is the run's (RunConfig.seed); validation passes batch.shuffle = false.
+  static BatchingOptions FromProto(const proto::BatchConfig& batch, uint64_t seed);
 };
 
 // One batch: which examples, and its cost.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
 #include "base/logging.h"
+#include "comm/comm_options.h"
 #include "comm/communicator_factory.h"
 #include "comm/device_selection.h"
 #include "launch/command_line.h"
@@ -27,18 +28,6 @@ ABSL_FLAG(bool, resume, false,
 
 namespace fathom::launch {
 namespace {
-
-comm::Backend BackendFromConfig(proto::DistributedConfig::Backend backend) {
-  switch (backend) {
-    case proto::DistributedConfig::MPI:
-      return comm::Backend::kMpi;
-    case proto::DistributedConfig::NCCL:
-      return comm::Backend::kNccl;
-    case proto::DistributedConfig::AUTO:
-      break;
-  }
-  return comm::Backend::kAuto;
-}
 
 // Fault injection for the tests of the NaN path (tests/train_failures_test.cc): with
 // FATHOM_INJECT_NAN="STEP,RANK", one weight of rank RANK becomes NaN before update STEP, so that
@@ -76,9 +65,9 @@ int RunTrain(const std::vector<std::string>& args) {
   // (srun ending the step) must not turn a clean exit 75 into death by signal.
   trainer::StopSignal keep_signal_handlers;
   const std::string path = absl::GetFlag(FLAGS_config);
-  const std::string& requested = config->distributed().device();
-  const bool cuda = requested == "cuda" || (requested == "auto" && torch::cuda::is_available());
-  auto comm = comm::CreateCommunicator(BackendFromConfig(config->distributed().backend()), cuda);
+  const comm::CommOptions comm_options = comm::CommOptions::FromProto(config->distributed());
+  auto comm = comm::CreateCommunicator(comm_options.backend,
+                                       comm_options.cuda(torch::cuda::is_available()));
   if (!comm.ok()) {
     FLOG(Error) << comm.status().message();
     return absl::IsInvalidArgument(comm.status()) ? kExitUsage : kExitError;
@@ -95,8 +84,9 @@ int RunTrain(const std::vector<std::string>& args) {
   }
   FLOG(Info) << "resolved config (" << path << "):\n" << ConfigToText(*config);
   // Each rank binds the GPU of its local rank (or the one GPU its launcher shows it).
-  auto device = comm::SelectDevice(requested, (*comm)->local_rank(), (*comm)->local_size(),
-                                   static_cast<int>(torch::cuda::device_count()));
+  auto device =
+      comm::SelectDevice(comm_options.device, (*comm)->local_rank(), (*comm)->local_size(),
+                         static_cast<int>(torch::cuda::device_count()));
   if (!device.ok()) {
     FLOG(Error) << "rank " << (*comm)->rank() << ": " << device.status().message();
     return kExitUsage;

@@ -23,10 +23,11 @@ bool ModelOptions::output_tied() const {
   return sharing != proto::ModelConfig::UNTIED && tied_remedy != proto::ModelConfig::UNTIE_OUTPUT;
 }
 
-absl::StatusOr<ModelOptions> MakeModelOptions(const proto::ModelConfig& model,
-                                              const proto::InitConfig& init, int64_t source_vocab,
-                                              int64_t target_vocab, int64_t pad_id,
-                                              int64_t num_relations, int64_t embedding_dim) {
+absl::StatusOr<ModelOptions> ModelOptions::FromProto(const proto::ModelConfig& model,
+                                                     const proto::InitConfig& init,
+                                                     int64_t source_vocab, int64_t target_vocab,
+                                                     int64_t pad_id, int64_t num_relations,
+                                                     int64_t embedding_dim) {
   ModelOptions o;
   o.source_vocab = source_vocab;
   o.target_vocab = target_vocab;

@@ -42,13 +42,15 @@ struct ModelOptions {
 
   NormScheme norm_scheme() const;
   bool output_tied() const;  // the output projection is the target embedding table
-};
 
-// Errors name the config field (e.g. TIE_ALL with two vocabularies).
-absl::StatusOr<ModelOptions> MakeModelOptions(const proto::ModelConfig& model,
-                                              const proto::InitConfig& init, int64_t source_vocab,
-                                              int64_t target_vocab, int64_t pad_id,
-                                              int64_t num_relations, int64_t embedding_dim);
+  // model.* and init.method, with what only the data knows (vocabulary sizes, pad id, relation
+  // count, pre-trained vector width; 0: model.d_model). Errors name the config field (e.g.
+  // TIE_ALL with two vocabularies).
+  static absl::StatusOr<ModelOptions> FromProto(const proto::ModelConfig& model,
+                                                const proto::InitConfig& init, int64_t source_vocab,
+                                                int64_t target_vocab, int64_t pad_id,
+                                                int64_t num_relations, int64_t embedding_dim);
+};
 
 }  // namespace fathom::models
 

@@ -64,6 +64,27 @@ int64_t Cost(const Lengths& lengths, int64_t example) {
   return std::max(lengths.source[example], lengths.target[example]) + 1;
 }
 
+TEST(BatcherTest, OptionsComeFromDataBatchAndTheRunSeed) {
+  proto::BatchConfig batch;
+  // The .proto's defaults are the struct's defaults.
+  const BatchingOptions defaults = BatchingOptions::FromProto(batch, 1);
+  const BatchingOptions plain;
+  EXPECT_EQ(defaults.max_tokens, plain.max_tokens);
+  EXPECT_EQ(defaults.bucket_width, plain.bucket_width);
+  EXPECT_EQ(defaults.size_multiple, plain.size_multiple);
+  EXPECT_EQ(defaults.shuffle, plain.shuffle);
+  batch.set_max_tokens(1234);
+  batch.set_bucket_width(3);
+  batch.set_size_multiple(2);
+  batch.set_shuffle(false);
+  const BatchingOptions options = BatchingOptions::FromProto(batch, 77);
+  EXPECT_EQ(options.max_tokens, 1234);
+  EXPECT_EQ(options.bucket_width, 3);
+  EXPECT_EQ(options.size_multiple, 2);
+  EXPECT_FALSE(options.shuffle);
+  EXPECT_EQ(options.seed, 77u);
+}
+
 TEST(BatcherTest, EveryBatchFitsTheBudgetAndReportsItsLengths) {
   const Lengths lengths = MakeLengths(20000, 1);
   for (int64_t max_tokens : {300, 1000, 4096}) {

@@ -12,6 +12,7 @@
 #include "models/seq2seq.h"
 #include "proto/config_io.h"
 #include "trainer/device_batch.h"
+#include "trainer/optimizer.h"
 
 namespace fathom::testing {
 
@@ -55,10 +56,10 @@ inline trainer::DeviceBatch TinyBatch(int rank, int step) {
   return trainer::ToDevice(b, torch::kCPU);
 }
 
-inline proto::OptimConfig DefaultAdam() {
+inline trainer::OptimizerOptions DefaultAdam() {
   proto::OptimConfig optim;
   ResolveDefaults(&optim);
-  return optim;
+  return trainer::OptimizerOptions::FromProto(optim);
 }
 
 inline std::vector<torch::Tensor> Snapshot(const std::vector<torch::Tensor>& parameters) {

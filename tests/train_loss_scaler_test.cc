@@ -93,7 +93,7 @@ TEST(LossScalerTest, StateRoundTripsAndBadStatesAreRefused) {
 
 TEST(LossScalerTest, OptionsComeFromTheConfigWithTheProtoDefaults) {
   proto::DistributedConfig config;
-  auto defaults = LossScalerOptionsFromConfig(config);
+  auto defaults = LossScalerOptions::FromProto(config);
   ASSERT_TRUE(defaults.ok()) << defaults.status();
   EXPECT_EQ(defaults->init_scale, 65536.0);
   EXPECT_EQ(defaults->growth_interval, 2000);
@@ -103,20 +103,20 @@ TEST(LossScalerTest, OptionsComeFromTheConfigWithTheProtoDefaults) {
 
   proto::DistributedConfig bad = config;
   bad.set_init_loss_scale(0);
-  EXPECT_THAT(LossScalerOptionsFromConfig(bad).status().message(),
+  EXPECT_THAT(LossScalerOptions::FromProto(bad).status().message(),
               HasSubstr("distributed.init_loss_scale: must be > 0"));
   bad = config;
   bad.set_loss_scale_window(0);
-  EXPECT_THAT(LossScalerOptionsFromConfig(bad).status().message(),
+  EXPECT_THAT(LossScalerOptions::FromProto(bad).status().message(),
               HasSubstr("distributed.loss_scale_window: must be > 0 (got 0)"));
   bad = config;
   bad.set_min_loss_scale(-1);
-  EXPECT_THAT(LossScalerOptionsFromConfig(bad).status().message(),
+  EXPECT_THAT(LossScalerOptions::FromProto(bad).status().message(),
               HasSubstr("distributed.min_loss_scale: must be > 0"));
   bad = config;
   bad.set_init_loss_scale(16);
   bad.set_min_loss_scale(32);
-  EXPECT_THAT(LossScalerOptionsFromConfig(bad).status().message(),
+  EXPECT_THAT(LossScalerOptions::FromProto(bad).status().message(),
               HasSubstr("must be <= distributed.init_loss_scale"));
 }
 

@@ -26,7 +26,7 @@
 #include "proto/config_io.h"
 #include "tests/test_util.h"
 
-namespace fathom::eval {
+namespace fathom::decode {
 namespace {
 
 using ::testing::AllOf;
@@ -114,20 +114,20 @@ class ValidationBleuTest : public ::testing::Test {
   }
 
   // Hypotheses of `fathom translate` and the statistics `fathom score` computes from them.
-  std::pair<std::vector<std::string>, ScoreResult> TranslateAndScore(int beam) {
+  std::pair<std::vector<std::string>, eval::ScoreResult> TranslateAndScore(int beam) {
     const std::string hyp = File(absl::StrCat("hyp.beam", beam));
     EXPECT_EQ(
         RunShell(absl::StrCat(testing::FathomBinary(), " translate --checkpoint ", File("run"),
                               " --input ", File("kept.de"), " --output ", hyp, " --beam ", beam,
                               " --max_tokens ", kMaxTokens, " --threads 2 2> ", hyp, ".log")),
         0);
-    auto score = ScoreFiles(hyp, {File("kept.en")}, ScoreOptions());
+    auto score = eval::ScoreFiles(hyp, {File("kept.en")}, eval::ScoreOptions());
     EXPECT_TRUE(score.ok()) << score.status();
-    return {Lines(hyp), score.ok() ? *score : ScoreResult()};
+    return {Lines(hyp), score.ok() ? *score : eval::ScoreResult()};
   }
 
   ValidationDecodeOptions Options(int beam) {
-    ValidationDecodeOptions options = DecodeOptionsFrom(model_.config);
+    ValidationDecodeOptions options = ValidationDecodeOptions::FromProto(model_.config);
     options.beam.beam = beam;
     return options;
   }
@@ -159,7 +159,7 @@ TEST_F(ValidationBleuTest, EqualsTranslateThenScore) {
     EXPECT_EQ(hypotheses, translated);
     EXPECT_EQ(stats->sentences, 60);
     EXPECT_EQ(stats->bleu.ToVector(), scored.stats);
-    const BleuScore score = (*bleu)->Score(*stats);
+    const eval::BleuScore score = (*bleu)->Score(*stats);
     EXPECT_EQ(score.Format(), scored.line);
     EXPECT_EQ((*bleu)->Signature(), scored.signature);
     std::printf("beam %d: %s (fathom score: %s)\n", beam, score.Format().c_str(),
@@ -319,7 +319,7 @@ TEST(ValidationBleuSpiderTest, DecodesWithRelationsAndTruncation) {
   ResolveDefaults(&model_config);
   ResolveDefaults(&init);
   const auto& header = (*dataset)->header();
-  auto options = models::MakeModelOptions(
+  auto options = models::ModelOptions::FromProto(
       model_config, init, header.source_vocab().size(), header.target_vocab().size(),
       header.target_vocab().pad_id(), header.relations().num_relations(), 0);
   ASSERT_TRUE(options.ok()) << options.status();
@@ -329,7 +329,7 @@ TEST(ValidationBleuSpiderTest, DecodesWithRelationsAndTruncation) {
   proto::RunConfig run;
   *run.mutable_data() = data;
   ResolveDefaults(&run);
-  ValidationDecodeOptions decode = DecodeOptionsFrom(run);
+  ValidationDecodeOptions decode = ValidationDecodeOptions::FromProto(run);
   decode.beam.beam = 2;
   decode.beam.max_len_a = 0;
   decode.beam.max_len_b = 5;
@@ -351,4 +351,4 @@ TEST(ValidationBleuSpiderTest, DecodesWithRelationsAndTruncation) {
 }
 
 }  // namespace
-}  // namespace fathom::eval
+}  // namespace fathom::decode

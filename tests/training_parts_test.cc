@@ -14,12 +14,12 @@
 namespace fathom::trainer {
 namespace {
 
-proto::OptimConfig Optim(proto::OptimConfig::Optimizer kind, double weight_decay) {
+OptimizerOptions Optim(proto::OptimConfig::Optimizer kind, double weight_decay) {
   proto::OptimConfig config;
   ResolveDefaults(&config);
   config.set_optimizer(kind);
   config.set_weight_decay(weight_decay);
-  return config;
+  return OptimizerOptions::FromProto(config);
 }
 
 // Runs `steps` updates on a quadratic with both optimisers and compares parameters.

@@ -7,7 +7,7 @@
 
 namespace fathom::trainer {
 
-absl::StatusOr<LossScalerOptions> LossScalerOptionsFromConfig(
+absl::StatusOr<LossScalerOptions> LossScalerOptions::FromProto(
     const proto::DistributedConfig& config) {
   LossScalerOptions options;
   options.init_scale = config.init_loss_scale();

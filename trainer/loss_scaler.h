@@ -25,12 +25,10 @@ struct LossScalerOptions {
   double backoff_factor = 0.5;
   // The scale never goes below this; an overflow at it is an error (the loss is diverging).
   double min_scale = 1e-4;
-};
 
-// The options of distributed.{init_loss_scale, loss_scale_window, min_loss_scale}; errors name
-// the field.
-absl::StatusOr<LossScalerOptions> LossScalerOptionsFromConfig(
-    const proto::DistributedConfig& config);
+  // distributed.{init_loss_scale, loss_scale_window, min_loss_scale}; errors name the field.
+  static absl::StatusOr<LossScalerOptions> FromProto(const proto::DistributedConfig& config);
+};
 
 class LossScaler {
  public:
@@ -40,7 +38,7 @@ class LossScaler {
     int64_t growth_tracker = 0;
   };
 
-  // `options` must be valid (LossScalerOptionsFromConfig checks a config's).
+  // `options` must be valid (LossScalerOptions::FromProto checks a config's).
   explicit LossScaler(const LossScalerOptions& options);
 
   // The factor for the next update's loss.

@@ -6,7 +6,7 @@
 
 namespace fathom::trainer {
 
-ModelSelectionOptions ModelSelectionOptions::FromConfig(const proto::RunConfig& config) {
+ModelSelectionOptions ModelSelectionOptions::FromProto(const proto::RunConfig& config) {
   ModelSelectionOptions options;
   options.keep_best = config.checkpoint().keep_best();
   options.patience = config.eval().patience();

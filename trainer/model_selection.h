@@ -19,7 +19,7 @@ struct ModelSelectionOptions {
   int keep_best = 0;  // checkpoint.keep_best: 0 keeps none for being best
   int patience = 0;   // eval.patience: 0 never stops
 
-  static ModelSelectionOptions FromConfig(const proto::RunConfig& config);
+  static ModelSelectionOptions FromProto(const proto::RunConfig& config);
 };
 
 class ModelSelection {

@@ -6,13 +6,23 @@
 
 namespace fathom::trainer {
 
-Optimizer::Optimizer(std::vector<torch::Tensor> parameters, const proto::OptimConfig& config)
+OptimizerOptions OptimizerOptions::FromProto(const proto::OptimConfig& optim) {
+  OptimizerOptions options;
+  options.kind = optim.optimizer();
+  options.beta1 = optim.beta1();
+  options.beta2 = optim.beta2();
+  options.eps = optim.eps();
+  options.weight_decay = optim.weight_decay();
+  return options;
+}
+
+Optimizer::Optimizer(std::vector<torch::Tensor> parameters, const OptimizerOptions& options)
     : parameters_(std::move(parameters)),
-      kind_(config.optimizer()),
-      beta1_(config.beta1()),
-      beta2_(config.beta2()),
-      eps_(config.eps()),
-      weight_decay_(config.weight_decay()) {
+      kind_(options.kind),
+      beta1_(options.beta1),
+      beta2_(options.beta2),
+      eps_(options.eps),
+      weight_decay_(options.weight_decay) {
   torch::NoGradGuard no_grad;
   for (const auto& p : parameters_) {
     // Moments in float32 even for low-precision parameters.

@@ -13,9 +13,21 @@
 
 namespace fathom::trainer {
 
+// optim.* of proto/config.proto as the optimiser takes them.
+struct OptimizerOptions {
+  proto::OptimConfig::Optimizer kind = proto::OptimConfig::ADAM;
+  double beta1 = 0.9;
+  double beta2 = 0.98;
+  double eps = 1e-8;
+  // ADAMW: decoupled decay, p *= 1 - lr * weight_decay; ADAM and RADAM: L2, added to the gradient.
+  double weight_decay = 0.0;
+
+  static OptimizerOptions FromProto(const proto::OptimConfig& optim);
+};
+
 class Optimizer {
  public:
-  Optimizer(std::vector<torch::Tensor> parameters, const proto::OptimConfig& config);
+  Optimizer(std::vector<torch::Tensor> parameters, const OptimizerOptions& options);
 
   // One update with learning rate `lr` from the parameters' .grad (already reduced) multiplied by
   // `grad_scale` (normalisation by the token count, unscaling, clipping: folded into the update's
@@ -34,7 +46,7 @@ class Optimizer {
   std::vector<torch::Tensor> parameters_;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;
   proto::OptimConfig::Optimizer kind_;
-  double beta1_, beta2_, eps_, weight_decay_;
+  double beta1_, beta2_, eps_, weight_decay_;  // OptimizerOptions' fields
   int64_t steps_ = 0;
 };
 

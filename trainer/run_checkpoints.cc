@@ -14,7 +14,7 @@
 
 namespace fathom::trainer {
 
-RunCheckpointOptions RunCheckpointOptions::FromConfig(const proto::RunConfig& config) {
+RunCheckpointOptions RunCheckpointOptions::FromProto(const proto::RunConfig& config) {
   RunCheckpointOptions options;
   options.run_dir = config.run_dir();
   options.keep_last = config.checkpoint().keep_last();

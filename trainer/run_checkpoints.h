@@ -30,7 +30,7 @@ struct RunCheckpointOptions {
   uint64_t seed = 1;        // seed: for generators a checkpoint does not restore
   std::string config_text;  // the resolved config, kept in every checkpoint
 
-  static RunCheckpointOptions FromConfig(const proto::RunConfig& config);
+  static RunCheckpointOptions FromProto(const proto::RunConfig& config);
 };
 
 // The run's own counters, which checkpoints keep.

@@ -6,16 +6,6 @@
 
 namespace fathom::trainer {
 
-data::BatchingOptions BatchingFrom(const proto::RunConfig& config, bool shuffle) {
-  data::BatchingOptions options;
-  options.max_tokens = config.data().batch().max_tokens();
-  options.bucket_width = config.data().batch().bucket_width();
-  options.size_multiple = config.data().batch().size_multiple();
-  options.shuffle = shuffle && config.data().batch().shuffle();
-  options.seed = config.seed();
-  return options;
-}
-
 absl::StatusOr<std::unique_ptr<TrainingData>> TrainingData::Open(const proto::RunConfig& config,
                                                                  int rank, int world_size,
                                                                  torch::Device device) {
@@ -32,7 +22,8 @@ absl::StatusOr<std::unique_ptr<TrainingData>> TrainingData::Open(const proto::Ru
   ASSIGN_OR_RETURN(
       data::Batcher batcher,
       data::Batcher::Create(data->dataset_->SourceLengths(), data->dataset_->TargetLengths(),
-                            BatchingFrom(config, true), rank, world_size));
+                            data::BatchingOptions::FromProto(config.data().batch(), config.seed()),
+                            rank, world_size));
   data->batcher_ = std::make_unique<data::Batcher>(std::move(batcher));
   return data;
 }

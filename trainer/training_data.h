@@ -17,9 +17,6 @@
 
 namespace fathom::trainer {
 
-// data.batch and the seed as the batcher takes them; `shuffle` false for validation.
-data::BatchingOptions BatchingFrom(const proto::RunConfig& config, bool shuffle);
-
 class TrainingData {
  public:
   // Opens PREPARED/train (and its relations when it has them) and deals it over `world_size`
