@@ -220,8 +220,10 @@ class HostBatch:
 
 
 def train_flops(batch, a):
-    """Model FLOPs of one update on the real (non-padding) tokens: 3 x forward (backward = 2 x
-    forward), counting matrix multiplies only (2 per multiply-add):
+    """Model FLOPs of one update on the real (non-padding) tokens, as models/flops.cc computes them
+    for Fathom's progress line (tests/model_flops_test.cc checks one batch of this function's
+    against it): 3 x forward (backward = 2 x forward), counting matrix multiplies only (2 per
+    multiply-add):
       encoder, per layer:  8 d^2 s  (q, k, v, out)  + 4 d f s (FFN)  + 4 d s^2 (QK^T, AV)
       decoder, per layer:  8 d^2 t  (self q, k, v, out) + 2 d t (t + 1) (causal QK^T, AV: half)
                            + 4 d^2 t (cross q, out) + 4 d^2 s (cross k, v) + 4 d t s + 4 d f t

@@ -234,7 +234,8 @@ TEST_F(TrainFailuresTest, SigtermSavesExits75AndTheResumedRunEndsLikeAnUninterru
   const std::string reference_log = ReadFile(reference_dir + "/train.log");
   const std::regex progress(
       R"(step (\d+) \| epoch (\d+\.\d\d) \| loss [0-9.]+ \| nll [0-9.]+ \| ppl [0-9.]+ \| lr [0-9.e+-]+ \| )"
-      R"(gnorm [0-9.]+ \| scale 1 \| tok/s \d+ \| elapsed [0-9hms:]+ \| eta [0-9hms:]+\n)");
+      R"(gnorm [0-9.]+ \| scale 1 \| tok/s \d+ \| TFLOP/s [0-9.e+-]+ \| MFU (-|[0-9.]+%) \| )"
+      R"(elapsed [0-9hms:]+ \| eta [0-9hms:]+\n)");
   int lines = 0;
   double last_epochs = 0;
   for (std::sregex_iterator it(reference_log.begin(), reference_log.end(), progress), end;

@@ -39,6 +39,7 @@ DeviceBatch Concatenate(const std::vector<DeviceBatch>& batches, int64_t pad_id)
     if (b.relations.defined()) relations.push_back(PadTo(b.relations, source_width, 0));
     out.target_tokens += b.target_tokens;
     out.source_tokens += b.source_tokens;
+    out.lengths += b.lengths;
   }
   out.source = torch::cat(source);
   out.target_input = torch::cat(target_input);
@@ -60,6 +61,9 @@ DeviceBatch ToDevice(const data::Batch& batch, const torch::Device& device) {
   }
   out.target_tokens = batch.target_tokens();
   for (int32_t length : batch.source_lengths) out.source_tokens += length;
+  for (int64_t i = 0; i < batch.size; ++i) {
+    out.lengths.Add(batch.source_lengths[i], batch.target_lengths[i]);
+  }
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "data/batch.h"
+#include "models/flops.h"
 
 namespace fathom::trainer {
 
@@ -17,6 +18,9 @@ struct DeviceBatch {
   torch::Tensor relations;      // [B, S, S] or undefined
   int64_t target_tokens = 0;    // real target tokens (the loss normaliser), known on the host
   int64_t source_tokens = 0;
+  // Per-example source and target positions (EOS/BOS included), summed on the host for the
+  // step's FLOPs (models/flops.h) without reading anything back from the device.
+  models::LengthSums lengths;
 };
 
 DeviceBatch ToDevice(const data::Batch& batch, const torch::Device& device);

@@ -8,12 +8,20 @@
 
 #include "absl/strings/str_format.h"
 #include "base/logging.h"
+#include "models/flops.h"
+#include "trainer/device_info.h"
 #include "trainer/stop_signal.h"
 
 namespace fathom::trainer {
 
-ProgressOptions ProgressOptions::FromConfig(const proto::RunConfig& config) {
+ProgressOptions ProgressOptions::FromProto(const proto::RunConfig& config, int world_size,
+                                           const torch::Device& device) {
   ProgressOptions options;
+  options.world_size = world_size;
+  options.device = device;
+  options.peak_tflops = config.distributed().peak_tflops() > 0
+                            ? config.distributed().peak_tflops()
+                            : (device.is_cuda() ? models::PeakBf16Tflops(DeviceName(device)) : 0.0);
   options.log_every_steps = config.eval().log_every_steps();
   options.max_steps = config.optim().max_steps();
   options.max_epochs = config.optim().max_epochs();
@@ -39,6 +47,8 @@ ProgressReporter::ProgressReporter(ProgressOptions options, const RunClock* cloc
 void ProgressReporter::Start() {
   window_start_ = std::chrono::steady_clock::now();
   window_tokens_ = 0;
+  window_flops_ = 0;
+  ResetPeakMemory(options_.device);
   window_loss_ = window_nll_ = 0;
   window_steps_ = 0;
 }
@@ -48,6 +58,7 @@ void ProgressReporter::Update(int64_t step, double lr, const StepStats& stats) {
   window_loss_ += stats.loss;
   window_nll_ += stats.nll;
   window_tokens_ += stats.target_tokens + stats.source_tokens;
+  window_flops_ += stats.flops;
   ++window_steps_;
   if (step % options_.log_every_steps != 0) return;
   const double seconds = SecondsSince(window_start_);
@@ -66,19 +77,31 @@ void ProgressReporter::Update(int64_t step, double lr, const StepStats& stats) {
   if (options_.max_seconds > 0) left = std::min(left, std::max(0.0, options_.max_seconds - total));
   const std::string eta = std::isfinite(left) ? FormatDuration(left) : "-";
   const double tokens_per_second = window_tokens_ / std::max(seconds, 1e-9);
+  // Achieved model TFLOP/s per device, and MFU against the device's peak when it is known.
+  const double tflops = window_flops_ / std::max(seconds, 1e-9) / options_.world_size / 1e12;
+  const double mfu = options_.peak_tflops > 0 ? tflops / options_.peak_tflops : -1;
+  const int64_t memory = PeakMemoryBytes(options_.device);
+  const std::string mfu_text = mfu >= 0 ? absl::StrFormat("%.1f%%", 100 * mfu) : "-";
+  const std::string memory_text =
+      memory >= 0 ? absl::StrFormat(" | mem %.1f GiB", memory / double{1 << 30}) : "";
   FLOG(Info) << absl::StrFormat(
       "step %d | epoch %.2f | loss %.4f | nll %.4f | ppl %.2f | lr %.3g | gnorm %.3f | scale %g | "
-      "tok/s %.0f | elapsed %s | eta %s",
+      "tok/s %.0f | TFLOP/s %.3g | MFU %s%s | elapsed %s | eta %s",
       step, epochs, loss, nll, std::exp(nll), lr, stats.grad_norm, LossScale(), tokens_per_second,
-      FormatDuration(total), eta);
+      tflops, mfu_text, memory_text, FormatDuration(total), eta);
   const std::vector<std::pair<const char*, double>> scalars = {
       {"train/loss", loss},
       {"train/nll", nll},
       {"train/lr", lr},
       {"train/grad_norm", stats.grad_norm},
       {"train/loss_scale", LossScale()},
-      {"train/tokens_per_second", tokens_per_second}};
+      {"train/tokens_per_second", tokens_per_second},
+      {"train/tflops_per_device", tflops}};
   for (const auto& [tag, value] : scalars) WarnIfFailed(events_->AddScalar(tag, value, step));
+  if (mfu >= 0) WarnIfFailed(events_->AddScalar("train/mfu", mfu, step));
+  if (memory >= 0) {
+    WarnIfFailed(events_->AddScalar("train/peak_memory_gib", memory / double{1 << 30}, step));
+  }
   WarnIfFailed(events_->Flush());
   Start();
 }

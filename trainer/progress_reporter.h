@@ -28,8 +28,14 @@ struct ProgressOptions {
   int32_t max_epochs = 0;
   int64_t max_seconds = 0;
   std::string run_dir;  // named in the last line
+  // MFU = model FLOPs per second / (world_size * peak); peak 0: not shown.
+  int world_size = 1;
+  double peak_tflops = 0;
+  torch::Device device = torch::kCPU;  // whose memory the line shows (CUDA only)
 
-  static ProgressOptions FromConfig(const proto::RunConfig& config);
+  // distributed.peak_tflops, or the peak of `device`'s GPU by name when that is 0.
+  static ProgressOptions FromProto(const proto::RunConfig& config, int world_size,
+                                   const torch::Device& device);
 };
 
 // "H:MM:SS".
@@ -65,6 +71,7 @@ class ProgressReporter {
   // The window since the last progress line.
   std::chrono::steady_clock::time_point window_start_ = std::chrono::steady_clock::now();
   int64_t window_tokens_ = 0;
+  double window_flops_ = 0;
   double window_loss_ = 0, window_nll_ = 0;
   int64_t window_steps_ = 0;
 };

@@ -11,6 +11,16 @@
 
 namespace fathom::trainer {
 
+StepOptions StepOptions::FromProto(const proto::RunConfig& config) {
+  StepOptions options;
+  options.label_smoothing = config.optim().label_smoothing();
+  options.clip_norm = config.optim().clip_norm();
+  options.bf16_autocast = config.distributed().precision() == proto::DistributedConfig::BF16;
+  options.fp16_autocast = config.distributed().precision() == proto::DistributedConfig::FP16;
+  options.bucket_bytes = static_cast<int64_t>(config.distributed().bucket_mb() * (1 << 20));
+  return options;
+}
+
 StepRunner::StepRunner(models::Seq2Seq model, Optimizer* optimizer, comm::Communicator* comm,
                        StepOptions options, LossScaler* scaler)
     : model_(std::move(model)),
@@ -34,8 +44,8 @@ absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& mic
   const int64_t pad = model_->options().pad_id;
   const double scale = scaler_ != nullptr ? scaler_->scale() : 1.0;
   // loss, nll, target tokens, source tokens, ranks whose gradients are not finite, ranks
-  // signalled, ranks out of time.
-  torch::Tensor sums = torch::zeros({7}, torch::kDouble);
+  // signalled, ranks out of time, model FLOPs (models/flops.h).
+  torch::Tensor sums = torch::zeros({8}, torch::kDouble);
   sums[5] = vote.signalled ? 1.0 : 0.0;
   sums[6] = vote.out_of_time ? 1.0 : 0.0;
   for (size_t m = 0; m < micro_batches.size(); ++m) {
@@ -71,6 +81,7 @@ absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& mic
     sums[1] += loss.nll.to(torch::kDouble).cpu();
     sums[2] += static_cast<double>(batch.target_tokens);
     sums[3] += static_cast<double>(batch.source_tokens);
+    sums[7] += models::TrainingFlops(model_->options(), batch.lengths);
   }
   if (micro_batches.empty()) reducer_->set_sync(true);
   RETURN_IF_ERROR(reducer_->Finish());
@@ -98,6 +109,7 @@ absl::StatusOr<StepStats> StepRunner::Update(const std::vector<DeviceBatch>& mic
   stats.out_of_time = s[6] > 0;
   stats.target_tokens = static_cast<int64_t>(s[2]);
   stats.source_tokens = static_cast<int64_t>(s[3]);
+  stats.flops = s[7];
   const double tokens = std::max(1.0, s[2]);
   stats.loss = s[0] / tokens;
   stats.nll = s[1] / tokens;

@@ -30,6 +30,9 @@ struct StepOptions {
   bool bf16_autocast = false;
   bool fp16_autocast = false;
   int64_t bucket_bytes = 25 << 20;
+
+  // optim.label_smoothing, optim.clip_norm, distributed.precision and distributed.bucket_mb.
+  static StepOptions FromProto(const proto::RunConfig& config);
 };
 
 // This rank's say in whether training stops after this update. It rides on the update's own
@@ -44,6 +47,7 @@ struct StepStats {
   double nll = 0;             // per target token
   int64_t target_tokens = 0;  // all ranks
   int64_t source_tokens = 0;
+  double flops = 0;      // model FLOPs of the update, all ranks (models/flops.h)
   double grad_norm = 0;  // unscaled, before clipping; not finite when the update was skipped
   // false: the loss was not finite on some rank, or (without a LossScaler) a gradient was not;
   // the update was not applied and training should stop.

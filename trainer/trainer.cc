@@ -26,16 +26,6 @@
 namespace fathom::trainer {
 namespace {
 
-StepOptions StepOptionsFrom(const proto::RunConfig& config) {
-  StepOptions options;
-  options.label_smoothing = config.optim().label_smoothing();
-  options.clip_norm = config.optim().clip_norm();
-  options.bf16_autocast = config.distributed().precision() == proto::DistributedConfig::BF16;
-  options.fp16_autocast = config.distributed().precision() == proto::DistributedConfig::FP16;
-  options.bucket_bytes = static_cast<int64_t>(config.distributed().bucket_mb() * (1 << 20));
-  return options;
-}
-
 // Rank 0: run_dir/config.pbtxt and the SentencePiece model(s), which travel with the run:
 // `fathom translate` needs nothing else.
 absl::Status WriteRunDir(const proto::RunConfig& config, const proto::ShardHeader& header) {
@@ -74,7 +64,7 @@ absl::Status Trainer::Setup(bool resume) {
   stop_signal_ = std::make_unique<StopSignal>();
   SetCollectiveTimeout(/*long_phase=*/true);  // set-up reads data and checkpoints unevenly
   ASSIGN_OR_RETURN(data_, TrainingData::Open(config_, comm_->rank(), comm_->size(), device_));
-  ASSIGN_OR_RETURN(validator_, Validator::Open(ValidatorOptions::FromConfig(config_),
+  ASSIGN_OR_RETURN(validator_, Validator::Open(ValidatorOptions::FromProto(config_),
                                                data_->special(), comm_, device_));
   // Threads: all cores shared by the ranks of this host, unless the config says otherwise.
   const int threads = comm::ThreadsPerRank(*comm_, config_.distributed().threads());
@@ -87,9 +77,9 @@ absl::Status Trainer::Setup(bool resume) {
                    LoadConfiguredPretrained(config_, config_.data().prepared_dir(), header));
   ASSIGN_OR_RETURN(
       models::ModelOptions options,
-      models::MakeModelOptions(config_.model(), config_.init(), header.source_vocab().size(),
-                               header.target_vocab().size(), data_->special().pad, relations,
-                               pretrained ? pretrained->width() : 0));
+      models::ModelOptions::FromProto(config_.model(), config_.init(), header.source_vocab().size(),
+                                      header.target_vocab().size(), data_->special().pad, relations,
+                                      pretrained ? pretrained->width() : 0));
   model_ = models::Seq2Seq(options);
   model_->to(device_);
   if (config_.distributed().precision() == proto::DistributedConfig::FP16) {
@@ -99,14 +89,15 @@ absl::Status Trainer::Setup(bool resume) {
           "CPU); use BF16");
     }
     ASSIGN_OR_RETURN(LossScalerOptions scaler_options,
-                     LossScalerOptionsFromConfig(config_.distributed()));
+                     LossScalerOptions::FromProto(config_.distributed()));
     loss_scaler_ = std::make_unique<LossScaler>(scaler_options);
   }
   // Made before the parameters are set: initialisation and resuming change them in place.
-  optimizer_ = std::make_unique<Optimizer>(model_->parameters(), config_.optim());
-  selection_ = std::make_unique<ModelSelection>(ModelSelectionOptions::FromConfig(config_));
+  optimizer_ = std::make_unique<Optimizer>(model_->parameters(),
+                                           OptimizerOptions::FromProto(config_.optim()));
+  selection_ = std::make_unique<ModelSelection>(ModelSelectionOptions::FromProto(config_));
   checkpoints_ = std::make_unique<RunCheckpoints>(
-      RunCheckpointOptions::FromConfig(config_), comm_, device_,
+      RunCheckpointOptions::FromProto(config_), comm_, device_,
       CheckpointedParts{model_, optimizer_.get(), &data_->batcher(), selection_.get(),
                         loss_scaler_.get(), &run_});
   bool resumed = false;
@@ -118,17 +109,17 @@ absl::Status Trainer::Setup(bool resume) {
                                 pretrained ? &*pretrained : nullptr);
     ASSIGN_OR_RETURN(run_.dt_fixup_mu, passes.Run(*model_));
   }
-  runner_ = std::make_unique<StepRunner>(model_, optimizer_.get(), comm_, StepOptionsFrom(config_),
-                                         loss_scaler_.get());
+  runner_ = std::make_unique<StepRunner>(model_, optimizer_.get(), comm_,
+                                         StepOptions::FromProto(config_), loss_scaler_.get());
 
   std::unique_ptr<EventWriter> events;  // rank 0's
   if (comm_->rank() == 0) {
     RETURN_IF_ERROR(WriteRunDir(config_, header));
     ASSIGN_OR_RETURN(events, EventWriter::Create(absl::StrCat(config_.run_dir(), "/tb")));
   }
-  progress_ =
-      std::make_unique<ProgressReporter>(ProgressOptions::FromConfig(config_), &run_.clock,
-                                         &data_->batcher(), loss_scaler_.get(), std::move(events));
+  progress_ = std::make_unique<ProgressReporter>(
+      ProgressOptions::FromProto(config_, comm_->size(), device_), &run_.clock, &data_->batcher(),
+      loss_scaler_.get(), std::move(events));
   int64_t parameters = 0;
   for (const auto& p : model_->parameters()) parameters += p.numel();
   FLOG(Info) << comm_->Describe() << "; " << threads << " threads per rank; model "
