@@ -28,7 +28,7 @@ models::StatsReducer SumAcross(comm::Communicator* comm) {
 
 }  // namespace
 
-InitialisationOptions InitialisationOptions::FromConfig(const proto::RunConfig& config) {
+InitialisationOptions InitialisationOptions::FromProto(const proto::RunConfig& config) {
   InitialisationOptions options;
   options.seed = config.seed();
   options.method = config.init().method();

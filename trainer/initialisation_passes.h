@@ -29,7 +29,7 @@ struct InitialisationOptions {
       proto::InitConfig::LAYER_INPUT;
   models::DtFixupOptions dt_fixup;  // init.dt_fixup_decoder, init.dt_fixup_qk_gain
 
-  static InitialisationOptions FromConfig(const proto::RunConfig& config);
+  static InitialisationOptions FromProto(const proto::RunConfig& config);
 };
 
 class InitialisationPasses {

@@ -105,7 +105,7 @@ absl::Status Trainer::Setup(bool resume) {
     ASSIGN_OR_RETURN(resumed, checkpoints_->Resume());
   }
   if (!resumed) {
-    InitialisationPasses passes(InitialisationOptions::FromConfig(config_), comm_, data_.get(),
+    InitialisationPasses passes(InitialisationOptions::FromProto(config_), comm_, data_.get(),
                                 pretrained ? &*pretrained : nullptr);
     ASSIGN_OR_RETURN(run_.dt_fixup_mu, passes.Run(*model_));
   }
