@@ -342,14 +342,23 @@ COMMANDS_RUN = []  # fathom commands this invocation ran (run() appends)
 
 def footer(args, started):
     minutes = (time.time() - started) / 60
-    trains = sum(1 for c in COMMANDS_RUN if "train" in c)
-    reuse = "" if args.fresh else (
-        " (runs already complete in the work directory were reused, not rerun: "
-        f"this invocation trained {trains})")
-    return (f"\nRun {time.strftime('%Y-%m-%d')} on {machine_line()}, device {args.device}, "
-            f"{args.ranks} rank(s), {'full' if args.full else 'default (miniature)'} size, "
-            f"commit {git_commit()} (working tree as built), {minutes:.1f} min for this "
-            f"invocation{reuse}.\n")
+    trains = sum(1 for c in COMMANDS_RUN if c == "train")
+    record = os.path.join(args.work, "wall_minutes.txt")
+    if trains:
+        with open(record, "w") as f:
+            f.write(f"{minutes:.1f} {time.strftime('%Y-%m-%d')} {git_commit()}\n")
+        timing = f"made {time.strftime('%Y-%m-%d')} at HEAD {git_commit()}, {minutes:.1f} min"
+    else:
+        try:
+            with open(record) as f:
+                made, day, commit = f.read().split()
+            timing = (f"made {day} at HEAD {commit}, {made} min (this table re-read them from the "
+                      "work directory)")
+        except (OSError, ValueError):
+            timing = f"{minutes:.1f} min (runs reused from the work directory)"
+    return (f"\nRuns on {machine_line()}, device {args.device}, {args.ranks} rank(s), "
+            f"{'full' if args.full else 'default (miniature)'} size, fathom as built from the "
+            f"working tree: {timing}.\n")
 
 
 def unigram_nll(prepared_dir, eos=3):

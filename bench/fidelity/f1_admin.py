@@ -165,7 +165,7 @@ def main():
         for scheme in SCHEMES:
             log = logs[(layers, scheme)]
             xs = [p["step"] for p in log.steps]
-            ys = [p["loss"] for p in log.steps]
+            ys = [p["nll"] for p in log.steps]
             label = LABEL[scheme] + (" (NaN)" if log.diverged() else "")
             ax.plot(xs, ys, color=COLOR[scheme], label=label)
             v = [(p["step"], p["nll"]) for p in log.valid if isinstance(p.get("nll"), float)]
@@ -174,7 +174,7 @@ def main():
         ax.axhline(unigram, color="k", linestyle=":", label="unigram level (valid)")
         ax.set_title(f"{layers}L-{layers}L, lr {s['lr']}, warm-up {s['warmup']}")
         ax.set_xlabel("update")
-        ax.set_ylabel("training loss (label-smoothed); dots: valid nll")
+        ax.set_ylabel("training nll; dots: valid nll")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(f"F1: Post-LN vs Pre-LN vs Admin, Multi30k de-en, d {s['d']}", fontsize=10)
