@@ -180,8 +180,8 @@ TEST(PredictSqlGeoQueryCliTest, PredictionsAndGoldRunOnTheDump) {
       absl::StrCat("run_dir: \"", dir.File("run"), "\"\n", "data {\n  task: TEXT_TO_SQL\n",
                    "  text2sql_schema: \"", Shared("text2sql/geography-schema.csv"), "\"\n",
                    "  split { name: \"train\" text2sql_json: \"", geo, "\" }\n",
-                   "  filter { max_length_ratio: 0 }\n", "  prepared_dir: \"",
-                   dir.File("prepared"), "\"\n  sentencepiece { vocab_size: 400 }\n}\n",
+                   "  filter { max_length_ratio: 0 }\n", "  prepared_dir: \"", dir.File("prepared"),
+                   "\"\n  sentencepiece { vocab_size: 400 }\n}\n",
                    "model { encoder_layers: 1 decoder_layers: 1 d_model: 32 heads: 4 ffn_dim: 64 "
                    "relation_aware: true max_positions: 512 }\n",
                    "optim { max_steps: 1 warmup_steps: 1 }\n", "distributed { threads: 1 }\n"));
