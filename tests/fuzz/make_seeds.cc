@@ -18,6 +18,7 @@
 #include "base/file_util.h"
 #include "checkpoint/checkpoint_io.h"
 #include "data/shard_format.h"
+#include "data/shard_references.h"
 #include "prepare/relation_writer.h"
 #include "prepare/shard_writer.h"
 #include "prepare/spider_reader.h"
@@ -96,6 +97,9 @@ void CheckpointSeeds(const std::string& corpus, const std::string& scratch) {
 }
 
 void ShardSeeds(const std::string& corpus, const std::string& scratch) {
+  const char* const kReferences[] = {"A man in an orange hat starring at something.",
+                                     "A Boston Terrier is running on lush green grass.", "",
+                                     "Eine Gruppe von M\u00e4nnern l\u00e4dt Baumwolle."};
   const std::vector<std::pair<std::vector<int>, std::vector<int>>> examples = {
       {{4, 17, 250, 9}, {4, 30, 31, 5}}, {{}, {6}}, {{70000 % 65536, 12}, {}}, {{8}, {9, 10, 11}}};
   for (int token_bytes : {2, 4}) {
@@ -112,11 +116,16 @@ void ShardSeeds(const std::string& corpus, const std::string& scratch) {
       header.add_input_file("train.de");
       header.add_input_file("train.en");
       Check((*writer)->Finish(header));
+      // The raw targets, one line an example, as `fathom prepare` keeps them for validation.
+      data::ShardReferenceWriter references(data::ShardReferencesFile(dir, "train"));
+      for (size_t i = 0; i < count; ++i) references.Add(kReferences[i]);
+      Check(references.Finish());
       const std::string name = std::to_string(token_bytes) + "-" + std::to_string(count);
       WriteSeed(
           corpus + "/shard", "written-" + name, 0,
           {Read(data::ShardHeaderFile(dir, "train")), Read(data::ShardIndexFile(dir, "train")),
-           Read(data::ShardTokensFile(dir, "train"))});
+           Read(data::ShardTokensFile(dir, "train")),
+           Read(data::ShardReferencesFile(dir, "train"))});
     }
   }
 }
