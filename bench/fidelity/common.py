@@ -10,7 +10,6 @@ Python: any python3 with matplotlib (the pin is in launch/torch2-requirements.tx
     .venv-torch2/bin/python bench/fidelity/f3_tied.py
 """
 
-import argparse
 import math
 import os
 import re

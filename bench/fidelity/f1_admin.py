@@ -12,6 +12,7 @@ Writes results/f1_admin.md and results/f1_admin.png. See bench/fidelity/README.m
 
 import argparse
 import os
+import shutil
 import sys
 import time
 
@@ -27,10 +28,10 @@ def sizes(args):
     if args.full:
         # The paper's WMT14 En-De model on Multi30k, long enough to leave the warm-up far behind.
         s = dict(d=512, heads=8, ffn=2048, max_tokens=4096, lr=1e-3, warmup=4000, steps=30000,
-                 log_every=100, vocab=8000)
+                 log_every=100, valid_every=2000, vocab=8000)
     else:
         s = dict(d=64, heads=4, ffn=256, max_tokens=1024, lr=2e-3, warmup=40, steps=120,
-                 log_every=5, vocab=8000)
+                 log_every=5, valid_every=0, vocab=8000)
     if args.d is not None:
         s.update(d=args.d, ffn=4 * args.d)
     for key in ("lr", "warmup", "steps"):
@@ -82,10 +83,9 @@ optim {{
   warmup_steps: {s['warmup']} label_smoothing: 0.1 max_steps: {s['steps']}
 }}
 distributed {{ device: "{args.device}" }}
-eval {{ log_every_steps: {s['log_every']} valid_every_steps: {s['steps']} }}
+eval {{ log_every_steps: {s['log_every']} valid_every_steps: {min(s['valid_every'] or s['steps'], s['steps'])} }}
 checkpoint {{ save_every_steps: {s['steps']} keep_last: 1 keep_best: 0 }}
 """)
-    import shutil
     shutil.rmtree(run_dir, ignore_errors=True)
     code = common.run([args.fathom, "train", "--config", config],
                       log_path=os.path.join(args.work, "runs", name + ".out"), check=False,

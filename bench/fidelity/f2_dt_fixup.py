@@ -34,11 +34,13 @@ def sizes(args):
     if args.full:
         # The shipped configs/spider_dt_fixup.pbtxt model at each depth; the paper's lr range.
         s = dict(d=256, heads=8, ffn=1024, decoder_layers=4, max_tokens=8192, max_length=1024,
-                 lr=5e-4, steps=20000, log_every=100, dev_questions=0, beam=4, vocab=4000)
+                 lr=5e-4, steps=20000, log_every=100, valid_every=2000, dev_questions=0, beam=4,
+                 vocab=4000)
         args.predict = True
     else:
         s = dict(d=64, heads=4, ffn=256, decoder_layers=2, max_tokens=1024, max_length=128,
-                 lr=5e-4, steps=100, log_every=5, dev_questions=0, beam=1, vocab=4000)
+                 lr=5e-4, steps=100, log_every=5, valid_every=0, dev_questions=0, beam=1,
+                 vocab=4000)
     for key in ("lr", "steps", "dev_questions", "max_length"):
         if getattr(args, key) is not None:
             s[key] = getattr(args, key)
@@ -92,7 +94,7 @@ init {{ method: {scheme} }}
 optim {{ optimizer: ADAM lr: {s['lr']} schedule: SQRT_DECAY max_steps: {s['steps']} }}
 distributed {{ device: "{args.device}" }}
 eval {{
-  log_every_steps: {s['log_every']} valid_every_steps: {s['steps']}
+  log_every_steps: {s['log_every']} valid_every_steps: {min(s['valid_every'] or s['steps'], s['steps'])}
   best_metric: EXACT_MATCH beam_size: {s['beam']}
 }}
 checkpoint {{ save_every_steps: {s['steps']} keep_last: 1 keep_best: 0 }}

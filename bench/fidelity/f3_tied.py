@@ -173,7 +173,8 @@ def main():
         print(table)
         if failures:
             common.die("F3 smoke test failed:\n  " + "\n  ".join(failures))
-        print("F3 smoke test passed: the tied model starts above log V, every remedy near log V + s²/2")
+        print("F3 smoke test passed: the tied model starts above log V, every remedy near "
+              "log V + s²/2")
         return
 
     notes = (f"Initial loss (nats per target piece) of a freshly initialised {args.method} model, "

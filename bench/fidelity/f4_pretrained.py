@@ -15,6 +15,7 @@ Writes results/f4_pretrained.md and results/f4_pretrained.png. See bench/fidelit
 """
 
 import argparse
+import gzip
 import os
 import re
 import shutil
@@ -35,8 +36,8 @@ def sizes(args):
         s = dict(layers=6, d=100, heads=4, ffn=1024, max_tokens=4096, steps=20000, warmup=1000,
                  log_every=100, valid_every=1000)
     else:
-        s = dict(layers=3, d=100, heads=4, ffn=400, max_tokens=1536, steps=500, warmup=100,
-                 log_every=10, valid_every=250)
+        s = dict(layers=3, d=100, heads=4, ffn=400, max_tokens=1536, steps=350, warmup=100,
+                 log_every=10, valid_every=175)
     if args.steps is not None:
         s["steps"] = args.steps
         s["valid_every"] = max(1, args.steps // 2)
@@ -100,7 +101,6 @@ checkpoint {{ save_every_steps: {s['steps']} keep_last: 1 keep_best: 0 }}
 def bleu(args, run_dir):
     ref = os.path.join(args.work, "test_2016_flickr.de")
     if not os.path.exists(ref):
-        import gzip
         with gzip.open(common.shared("translation/multi30k/test_2016_flickr.de.gz"), "rb") as src, \
                 open(ref, "wb") as dst:
             shutil.copyfileobj(src, dst)
