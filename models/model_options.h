@@ -39,6 +39,9 @@ struct ModelOptions {
   // then projected to d_model.
   int64_t embedding_dim = 0;
   int64_t num_relations = 0;  // > 0: relation-aware encoder self-attention
+  // model.activation_checkpointing: while training with grad enabled, each encoder and decoder
+  // layer keeps only its inputs and recomputes its forward in backward (models/checkpointing.h).
+  bool activation_checkpointing = false;
 
   NormScheme norm_scheme() const;
   bool output_tied() const;  // the output projection is the target embedding table
