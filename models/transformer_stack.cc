@@ -1,6 +1,24 @@
 #include "models/transformer_stack.h"
 
+#include <memory>
+
+#include "models/checkpointing.h"
+
 namespace fathom::models {
+namespace {
+
+// Whether a stack's forward checkpoints its layers: only when a backward will follow. Admin's
+// profiling pass (profile set) sets omegas as it goes and runs once, so it never recomputes.
+bool Checkpoints(bool enabled, bool training, const AdminProfile* profile,
+                 std::initializer_list<torch::Tensor> inputs) {
+  if (!enabled || !training || profile != nullptr || !torch::GradMode::is_enabled()) return false;
+  for (const auto& t : inputs) {
+    if (t.defined() && t.requires_grad()) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 EncoderLayerImpl::EncoderLayerImpl(const ModelOptions& o) {
   self_attention =
@@ -77,7 +95,7 @@ torch::Tensor DecoderLayerImpl::Step(const torch::Tensor& y, DecoderCache& cache
   return ffn_residual(h, [&](const torch::Tensor& in) { return ffn(in); });
 }
 
-EncoderImpl::EncoderImpl(const ModelOptions& o) {
+EncoderImpl::EncoderImpl(const ModelOptions& o) : checkpointing_(o.activation_checkpointing) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.encoder_layers; ++i) layers->push_back(EncoderLayer(o));
   if (o.norm_scheme() == NormScheme::kPreLn) {
@@ -90,13 +108,27 @@ torch::Tensor EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& 
                                    const torch::Tensor& relations, AdminProfile* profile) {
   const TokenPacking packing(padding);
   torch::Tensor h = packing.Pack(x);
-  for (const auto& layer : *layers)
-    h = layer->as<EncoderLayerImpl>()->forward(h, packing, relations, profile);
+  const bool checkpoint = Checkpoints(checkpointing_, is_training(), profile, {h});
+  for (const auto& layer : *layers) {
+    auto* encoder_layer = layer->as<EncoderLayerImpl>();
+    if (!checkpoint) {
+      h = encoder_layer->forward(h, packing, relations, profile);
+      continue;
+    }
+    // The closure owns what backward's recomputation needs: the layer, a copy of the packing
+    // (a few tensor handles) and the relation ids.
+    h = CheckpointedLayer(
+        [owner = std::shared_ptr<torch::nn::Module>(layer), encoder_layer, packing, relations](
+            const torch::Tensor& x, const torch::Tensor&) {
+          return encoder_layer->forward(x, packing, relations, nullptr);
+        },
+        h);
+  }
   if (final_norm) h = final_norm(h);
   return packing.Unpack(h);
 }
 
-DecoderImpl::DecoderImpl(const ModelOptions& o) {
+DecoderImpl::DecoderImpl(const ModelOptions& o) : checkpointing_(o.activation_checkpointing) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.decoder_layers; ++i) layers->push_back(DecoderLayer(o));
   if (o.norm_scheme() == NormScheme::kPreLn) {
@@ -112,9 +144,20 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& y, const torch::Tensor& 
   const TokenPacking memory_packing(memory_padding);
   const torch::Tensor packed_memory = memory_packing.Pack(memory);
   torch::Tensor h = target_packing.Pack(y);
+  const bool checkpoint = Checkpoints(checkpointing_, is_training(), profile, {h, packed_memory});
   for (const auto& layer : *layers) {
-    h = layer->as<DecoderLayerImpl>()->forward(h, target_packing, packed_memory, memory_packing,
-                                               profile);
+    auto* decoder_layer = layer->as<DecoderLayerImpl>();
+    if (!checkpoint) {
+      h = decoder_layer->forward(h, target_packing, packed_memory, memory_packing, profile);
+      continue;
+    }
+    // The memory is an input of every layer's node, saved once (one tensor shared by all).
+    h = CheckpointedLayer(
+        [owner = std::shared_ptr<torch::nn::Module>(layer), decoder_layer, target_packing,
+         memory_packing](const torch::Tensor& y, const torch::Tensor& memory) {
+          return decoder_layer->forward(y, target_packing, memory, memory_packing, nullptr);
+        },
+        h, packed_memory);
   }
   if (final_norm) h = final_norm(h);
   return target_packing.Unpack(h);

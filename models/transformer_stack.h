@@ -59,6 +59,9 @@ class EncoderImpl : public torch::nn::Module {
   torch::nn::ModuleList layers{nullptr};
   torch::nn::LayerNorm final_norm{nullptr};  // Pre-LN only
   int64_t sublayers() const { return 2 * static_cast<int64_t>(layers->size()); }
+
+ private:
+  bool checkpointing_;  // ModelOptions::activation_checkpointing
 };
 TORCH_MODULE(Encoder);
 
@@ -75,6 +78,9 @@ class DecoderImpl : public torch::nn::Module {
   torch::nn::ModuleList layers{nullptr};
   torch::nn::LayerNorm final_norm{nullptr};  // Pre-LN only
   int64_t sublayers() const { return 3 * static_cast<int64_t>(layers->size()); }
+
+ private:
+  bool checkpointing_;  // ModelOptions::activation_checkpointing
 };
 TORCH_MODULE(Decoder);
 
