@@ -119,8 +119,9 @@ def main():
     parser.add_argument("--steps", type=int, default=None, help="updates per run")
     parser.add_argument("--d", type=int, default=None, help="d_model (FFN 4d)")
     parser.add_argument("--seed", type=int, default=1)
-    args = common.resolve(parser.parse_args())
-    plt = common.pyplot()
+    args = parser.parse_args()
+    plt = common.pyplot()  # before anything runs: a missing matplotlib stops at once
+    args = common.resolve(args)
     started = time.time()
     s = sizes(args)
     data_dir = prepared(args, s)

@@ -160,8 +160,9 @@ def main():
                              "(fathom translate --spider_json) and score them with fathom "
                              "sql-eval (implied by --full)")
     parser.add_argument("--seed", type=int, default=1)
-    args = common.resolve(parser.parse_args())
-    plt = common.pyplot()
+    args = parser.parse_args()
+    plt = common.pyplot()  # before anything runs: a missing matplotlib stops at once
+    args = common.resolve(args)
     started = time.time()
     s = sizes(args)
     data_dir = os.path.join(args.work, "data-bin", f"spider_{s['vocab']}_{s['max_length']}")

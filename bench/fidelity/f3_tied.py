@@ -136,9 +136,10 @@ def main():
     parser.add_argument("--tiny", action="store_true",
                         help="the smoke-test size: d 64 and 256 at V 2000, exits 1 unless every "
                              "remedy is within 1 nat of log V + s^2/2 and no remedy is above it")
-    args = common.resolve(parser.parse_args())
+    args = parser.parse_args()
+    plt = None if args.tiny else common.pyplot()  # a missing matplotlib stops at once
+    args = common.resolve(args)
     args.ranks = 1  # nothing is trained: one rank measures its first batch
-    plt = None if args.tiny else common.pyplot()
     started = time.time()
     s = sizes(args)
     text = corpus(args.work)

@@ -126,8 +126,9 @@ def main():
     common.common_args(parser, "f4")
     parser.add_argument("--steps", type=int, default=None, help="updates per run")
     parser.add_argument("--seed", type=int, default=1)
-    args = common.resolve(parser.parse_args())
-    plt = common.pyplot()
+    args = parser.parse_args()
+    plt = common.pyplot()  # before anything runs: a missing matplotlib stops at once
+    args = common.resolve(args)
     started = time.time()
     s = sizes(args)
     glove = common.shared("embeddings", "glove.6B.100d.top20000.txt.gz")
