@@ -17,11 +17,17 @@
 #       [--max_tokens 16384] [--window 20] [--windows 3] [--warmup_windows 1] [--vocab 32000]
 #       [--compile_scope model|layers] [--admin_init ADMIN_CONSTANT|ADMIN] [--peak_tflops X]
 #       [--max_batch] [--max_batch_impls "fathom eager"] [--resolution 2048] [--work DIR]
+#       [--activation_checkpointing]
 #   bench/train_gpu.sh [FATHOM] --print_linkage
 #
 # --max_batch also searches the largest max_tokens with which 60L-12L trains one epoch without
 # running out of memory (doubling from --max_tokens, then bisecting to --resolution), for each
 # of --max_batch_impls. --models "" runs only that search.
+#
+# --activation_checkpointing sets model.activation_checkpointing in every Fathom config (the
+# throughput runs and the --max_batch search): each layer recomputes its activations in backward.
+# The PyTorch side does not checkpoint, so compare it with --impls fathom. --models may also name
+# admin100, Admin 100L-100L (d 512), which needs it to train at 16k tokens on one GPU.
 #
 # FATHOM may be a wrapper script that sets LD_LIBRARY_PATH and execs the binary (as
 # bench/gpu_check.sh makes); its CUDA libraries are then not listed. --print_linkage prints only
@@ -36,11 +42,11 @@ WORK=${TMPDIR:-/tmp}/fathom-bench-train-gpu
 MODELS="base big admin60" IMPLS="fathom eager compile"
 MAX_TOKENS=16384 WINDOW=20 WINDOWS=3 WARMUP_WINDOWS=1 VOCAB=32000
 COMPILE_SCOPE=model ADMIN_INIT=ADMIN_CONSTANT PEAK=0
-MAX_BATCH=0 MAX_BATCH_IMPLS="fathom eager" RESOLUTION=2048 PRINT_LINKAGE=0
+MAX_BATCH=0 MAX_BATCH_IMPLS="fathom eager" RESOLUTION=2048 PRINT_LINKAGE=0 CHECKPOINTING=false
 usage() { sed -n '/^#   bench\/train_gpu.sh/,/--print_linkage$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then FATHOM=$1; shift; fi
 while [ $# -gt 0 ]; do
-  [ $# -ge 2 ] || case "$1" in --max_batch | --print_linkage) ;; *) usage ;; esac
+  [ $# -ge 2 ] || case "$1" in --max_batch | --print_linkage | --activation_checkpointing) ;; *) usage ;; esac
   case "$1" in
     --models) MODELS=$2; shift ;;
     --impls) IMPLS=$2; shift ;;
@@ -54,6 +60,7 @@ while [ $# -gt 0 ]; do
     --peak_tflops) PEAK=$2; shift ;;
     --max_batch) MAX_BATCH=1 ;;
     --print_linkage) PRINT_LINKAGE=1 ;;
+    --activation_checkpointing) CHECKPOINTING=true ;;
     --max_batch_impls) MAX_BATCH_IMPLS=$2; shift ;;
     --resolution) RESOLUTION=$2; shift ;;
     --work) WORK=$2; shift ;;
@@ -130,7 +137,8 @@ model_dims() {
     base) ENC=6 DEC=6 D=512 H=8 FFN=2048 DROP=0.1 INIT=POST_LN NORM=post_ln ;;
     big) ENC=6 DEC=6 D=1024 H=16 FFN=4096 DROP=0.3 INIT=POST_LN NORM=post_ln ;;
     admin60) ENC=60 DEC=12 D=512 H=8 FFN=2048 DROP=0.1 INIT=$ADMIN_INIT NORM=admin ;;
-    *) die "unknown model $1 (base, big, admin60)" ;;
+    admin100) ENC=100 DEC=100 D=512 H=8 FFN=2048 DROP=0.1 INIT=$ADMIN_INIT NORM=admin ;;
+    *) die "unknown model $1 (base, big, admin60, admin100)" ;;
   esac
 }
 
@@ -146,7 +154,7 @@ data {
   sentencepiece { joint: true vocab_size: $VOCAB }
   batch { max_tokens: $2 }
 }
-model { encoder_layers: $ENC decoder_layers: $DEC d_model: $D heads: $H ffn_dim: $FFN dropout: $DROP embedding_sharing: TIE_ALL }
+model { encoder_layers: $ENC decoder_layers: $DEC d_model: $D heads: $H ffn_dim: $FFN dropout: $DROP embedding_sharing: TIE_ALL activation_checkpointing: $CHECKPOINTING }
 init { method: $INIT }
 optim { optimizer: ADAM lr: 7e-4 beta1: 0.9 beta2: 0.98 warmup_steps: 4000 label_smoothing: 0.1 $4 }
 eval { log_every_steps: $5 valid_every_steps: 1000000000 }
@@ -231,7 +239,7 @@ run_python() {
 
 has() { case " $IMPLS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 ROWS=()
-echo "== throughput: max_tokens $MAX_TOKENS, $WARMUP_WINDOWS x $WINDOW updates warm-up, $WINDOWS timed windows of $WINDOW updates, bf16"
+echo "== throughput: max_tokens $MAX_TOKENS, $WARMUP_WINDOWS x $WINDOW updates warm-up, $WINDOWS timed windows of $WINDOW updates, bf16, Fathom activation_checkpointing $CHECKPOINTING"
 for name in $MODELS; do
   model_dims "$name"
   echo "$name: ${ENC}L-${DEC}L d $D, $H heads, FFN $FFN, dropout $DROP, init $INIT"
@@ -316,12 +324,12 @@ fathom_max_batch() {
     [ "$rc" = 1 ] && return 0
     if [ "$rc" = 0 ]; then lo=$m; else hi=$m; fi
   done
-  echo "max_batch name=admin60 impl=fathom largest_fitting=$lo first_oom=$([ "$hi" -gt 0 ] && echo "$hi" || echo none) cap=$cap resolution=$RESOLUTION"
+  echo "max_batch name=admin60 impl=fathom activation_checkpointing=$CHECKPOINTING largest_fitting=$lo first_oom=$([ "$hi" -gt 0 ] && echo "$hi" || echo none) cap=$cap resolution=$RESOLUTION"
 }
 
 if [ "$MAX_BATCH" = 1 ]; then
   echo
-  echo "== largest max_tokens for Admin 60L-12L (one epoch without running out of memory; from $MAX_TOKENS, resolution $RESOLUTION)"
+  echo "== largest max_tokens for Admin 60L-12L (one epoch without running out of memory; from $MAX_TOKENS, resolution $RESOLUTION; Fathom activation_checkpointing $CHECKPOINTING)"
   model_dims admin60
   for impl in $MAX_BATCH_IMPLS; do
     case "$impl" in
