@@ -32,8 +32,8 @@ done
 [ -x "$FATHOM" ] || { echo "bench/checkpointing_cpu: $FATHOM is not executable (launch/install.sh)" >&2; exit 1; }
 mkdir -p "$WORK"
 SAMPLE=$ROOT/launch/sample/multi30k
-[ -s "$WORK/train.de" ] || zcat "$SAMPLE/train.de.gz" | head -"$PAIRS" > "$WORK/train.de"
-[ -s "$WORK/train.en" ] || zcat "$SAMPLE/train.en.gz" | head -"$PAIRS" > "$WORK/train.en"
+[ -s "$WORK/train.de" ] || zcat "$SAMPLE/train.de.gz" | awk -v n="$PAIRS" "NR <= n" > "$WORK/train.de"
+[ -s "$WORK/train.en" ] || zcat "$SAMPLE/train.en.gz" | awk -v n="$PAIRS" "NR <= n" > "$WORK/train.en"
 
 config() {  # config RUN_DIR CHECKPOINTING
   cat <<CFG
