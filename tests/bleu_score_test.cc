@@ -6,10 +6,13 @@
 #include "eval/bleu/bleu.h"
 #include "eval/bleu/chrf.h"
 #include "eval/bleu/score_files.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace fathom::eval {
 namespace {
+
+using ::testing::HasSubstr;
 
 BleuScore MustBleu(absl::string_view hyp, std::vector<absl::string_view> refs,
                    const BleuOptions& options = BleuOptions()) {
@@ -76,9 +79,20 @@ TEST(BleuScoreTest, SeveralReferencesMaxClippingAndClosestLengthTie) {
   // With the first reference alone "a" is clipped to 1: 4/5 = 80.0, 3/4 = 75.0.
   EXPECT_EQ(MustBleu("a a b c d", {"a b c d"}).Format(),
             "BLEU = 66.87 80.0/75.0/66.7/50.0 (BP = 1.000 ratio = 1.250 hyp_len = 5 ref_len = 4)");
-  // An empty reference is left out; none at all is an error, as in sacreBLEU.
+  // An empty reference is one of length 0, as in sacreBLEU 2.6: here 5 away, so "a b c d" stays
+  // the closest and the score is the same, but it counts as a reference.
   EXPECT_EQ(MustBleu("a a b c d", {"", "a b c d"}).Format(),
             MustBleu("a a b c d", {"a b c d"}).Format());
+  // For a one-word hypothesis the empty reference (1 away) is closer than "a b c d" (3 away):
+  // ref_len 0 and BP 1, where leaving it out gave BP exp(1 - 4) = 0.050.
+  EXPECT_THAT(MustBleu("a", {"a b c d", ""}).Format(), HasSubstr("BP = 1.000"));
+  EXPECT_THAT(MustBleu("a", {"a b c d", ""}).Format(), HasSubstr("ref_len = 0"));
+  BleuScorer two_refs{BleuOptions()};
+  std::vector<absl::string_view> with_empty = {"a b c d", ""};
+  ASSERT_TRUE(two_refs.Add("a b", with_empty).ok());
+  EXPECT_EQ(two_refs.num_refs(), 2);  // sacreBLEU 2.6: nrefs:2, not var
+  // All of them empty: refused (sacreBLEU would score against nothing; in files this means
+  // misaligned lines).
   std::vector<absl::string_view> empty = {""};
   EXPECT_FALSE(SentenceBleu("a", empty, BleuOptions()).ok());
 }

@@ -193,12 +193,17 @@ absl::Status BleuScorer::Add(absl::string_view hyp, absl::Span<const absl::strin
   word_ids_.SetHypothesis(hyp_tokens, &hyp_units_);
   matcher_.SetHypothesis(hyp_units_, order);
 
-  int used_refs = 0;
+  // sacreBLEU 2.6 keeps an empty reference as one of length 0 (it drops only None, which a
+  // file cannot hold): it counts in nrefs and can be the closest length. A segment whose
+  // references are all empty is refused here, where sacreBLEU would score it against nothing:
+  // in a file it means misaligned lines (ScoreFiles names the line).
+  if (std::all_of(refs.begin(), refs.end(), [](absl::string_view r) { return r.empty(); })) {
+    return absl::InvalidArgumentError("every reference of the segment is empty");
+  }
+  const int used_refs = static_cast<int>(refs.size());
   int64_t closest_diff = -1;
   int64_t closest_len = -1;
   for (absl::string_view ref : refs) {
-    if (ref.empty()) continue;
-    ++used_refs;
     if (options_.lowercase) {
       PythonLower(ref, &ref_lower_);
       ref = ref_lower_;
@@ -214,9 +219,6 @@ absl::Status BleuScorer::Add(absl::string_view hyp, absl::Span<const absl::strin
     }
     word_ids_.Lookup(ref_tokens, &ref_units_);
     matcher_.AddReferenceToMax(ref_units_);
-  }
-  if (used_refs == 0) {
-    return absl::InvalidArgumentError("every reference of the segment is empty");
   }
   ref_counts_seen_.insert(used_refs);
   matcher_.ClipAgainstMax(stats_.correct.data());

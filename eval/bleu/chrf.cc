@@ -164,11 +164,13 @@ absl::Status ChrfScorer::Add(absl::string_view hyp, absl::Span<const absl::strin
     word_matcher_.SetHypothesis(hyp_word_units_, word_order);
   }
 
-  int used_refs = 0;
+  // As for BLEU: an empty reference is one with no n-grams (sacreBLEU 2.6), all empty an error.
+  if (std::all_of(refs.begin(), refs.end(), [](absl::string_view r) { return r.empty(); })) {
+    return absl::InvalidArgumentError("every reference of the segment is empty");
+  }
+  const int used_refs = static_cast<int>(refs.size());
   double best_f = -1.0;
   for (absl::string_view ref : refs) {
-    if (ref.empty()) continue;
-    ++used_refs;
     if (options_.lowercase) {
       PythonLower(ref, &ref_lower_);
       ref = ref_lower_;
@@ -195,9 +197,6 @@ absl::Status ChrfScorer::Add(absl::string_view hyp, absl::Span<const absl::strin
       best_f = f;
       best_ = segment_;
     }
-  }
-  if (used_refs == 0) {
-    return absl::InvalidArgumentError("every reference of the segment is empty");
   }
   ref_counts_seen_.insert(used_refs);
   for (size_t i = 0; i < best_.size(); ++i) stats_.values[i] += best_[i];

@@ -57,8 +57,8 @@ class ChrfScorer {
  public:
   explicit ChrfScorer(const ChrfOptions& options);
 
-  // Adds one segment; empty references are left out and a segment left with none is an
-  // error, as for BLEU.
+  // Adds one segment; an empty reference counts as one with no n-grams (sacreBLEU 2.6) and a
+  // segment whose references are all empty is an error, as for BLEU.
   absl::Status Add(absl::string_view hyp, absl::Span<const absl::string_view> refs);
 
   const ChrfStats& stats() const { return stats_; }

@@ -168,8 +168,9 @@ absl::StatusOr<ScoreResult> ScoreFiles(const std::string& hyp_path,
     }
     refs.push_back(*std::move(ref));
   }
-  // sacreBLEU drops empty references and fails on a segment left with none; say where, or
-  // (skip_bad_lines) leave that segment out of the score.
+  // sacreBLEU 2.6 scores an empty reference as one of length 0 (BleuScorer::Add does too), and a
+  // segment whose references are all empty against nothing; Fathom refuses the latter, which in
+  // files means misaligned lines: say where, or (skip_bad_lines) leave that segment out.
   std::vector<absl::string_view> hyp_lines;
   std::vector<std::vector<absl::string_view>> ref_lines(refs.size());
   for (size_t i = 0; i < hyp->lines.size(); ++i) {

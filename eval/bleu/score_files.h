@@ -23,7 +23,7 @@ struct ScoreOptions {
   ChrfOptions chrf;  // used when metric is kChrf
   int width = 2;     // decimals of the score in `line` (sacreBLEU's --width)
   // ScoreFiles only (`fathom score --on_bad_line skip`): a line that is not UTF-8 is scored as an
-  // empty line, and a segment left without any non-empty reference is left out, instead of
+  // empty line, and a segment whose references are all empty is left out, instead of
   // failing the whole file. Either is counted in ScoreResult::skipped.
   bool skip_bad_lines = false;
 };
