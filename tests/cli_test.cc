@@ -151,6 +151,24 @@ TEST(CliTest, TrainLoadsPretrainedEmbeddings) {
   EXPECT_THAT(failed, HasSubstr("covers none"));
 }
 
+TEST(CliTest, ValidPairsLongerThanTheModelAreLeftOutOfTheValidationLoss) {
+  // A valid split prepared without the filter keeps every pair, some longer than the model's 16
+  // positions: validation must leave them out of its loss (it indexed past the positions and
+  // failed the run) and say how many.
+  testing::TempDir dir;
+  testing::TinyRun run;
+  run.data_extra = "split { name: \"valid\" source: \"" + dir.File("train.de") + "\" target: \"" +
+                   dir.File("train.en") + "\" apply_filter: false }\n  filter { max_length: 14 }";
+  run.model_extra = "max_positions: 16";
+  run.extra = "eval { valid_every_steps: 1 }";
+  ASSERT_EQ(testing::MakeTinyRun(dir, run), "");
+  auto log = ReadFileToString(dir.File("run/train.log"));
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_THAT(*log, HasSubstr("longer than model.max_positions (16) left out of the validation "
+                              "loss"));
+  EXPECT_THAT(*log, HasSubstr("valid | step 2"));
+}
+
 TEST(CliTest, ScorePrintsSacreBleuLineAndChecksLineCounts) {
   testing::TempDir dir;
   testing::WriteLines(dir.File("hyp"), {"the cat sat on the mat", "a dog runs"});

@@ -61,7 +61,8 @@ std::string MakeTinyRun(const TempDir& dir, const TinyRun& run) {
                   "model { encoder_layers: 1 decoder_layers: 1 d_model: 32 heads: 4 ffn_dim: 64 " +
                   run.model_extra + " }\n" +
                   "optim { max_steps: 2 warmup_steps: 1 }\n"
-                  "distributed { threads: 1 }\n");
+                  "distributed { threads: 1 }\n" +
+                  run.extra + "\n");
   const CommandResult prepared = RunFathom("prepare --config " + config);
   if (prepared.exit_code != 0) return "fathom prepare failed: " + prepared.output;
   if (!run.train) return "";

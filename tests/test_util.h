@@ -52,6 +52,7 @@ struct TinyRun {
   bool train = true;        // false: prepare only
   std::string data_extra;   // more fields of `data`, e.g. "filter { max_length: 60 }"
   std::string model_extra;  // more fields of `model`, e.g. "max_positions: 64"
+  std::string extra;        // more top-level sections, e.g. "eval { valid_every_steps: 1 }"
 };
 // Empty on success; otherwise the failing command's output (ASSERT_EQ(MakeTinyRun(...), "")).
 std::string MakeTinyRun(const TempDir& dir, const TinyRun& run);

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
+#include "base/logging.h"
 #include "base/status_macros.h"
 #include "trainer/device_batch.h"
 #include "trainer/run_clock.h"
@@ -23,6 +25,7 @@ ValidatorOptions ValidatorOptions::FromProto(const proto::RunConfig& config) {
   options.sentencepiece = config.data().sentencepiece();
   options.spider_tables = config.data().spider_tables();
   options.decode = decode::ValidationDecodeOptions::FromProto(config);
+  options.max_positions = config.model().max_positions();
   return options;
 }
 
@@ -52,6 +55,35 @@ absl::StatusOr<std::unique_ptr<Validator>> Validator::Open(const ValidatorOption
                    data::Batcher::Create(valid.SourceLengths(), valid.TargetLengths(),
                                          options.batching, comm->rank(), comm->size()));
   validator->plan_ = batcher.EpochBatches(0);
+  // A valid split prepared with apply_filter: false may hold pairs longer than the model's
+  // positions; the loss leaves them out (with a count) instead of failing the run.
+  const std::vector<int32_t> source_lengths = valid.SourceLengths();
+  const std::vector<int32_t> target_lengths = valid.TargetLengths();
+  int64_t too_long = 0;
+  for (data::BatchPlan& plan : validator->plan_) {
+    std::vector<int64_t> kept;
+    plan.max_source_length = plan.max_target_length = 0;
+    for (int64_t example : plan.examples) {
+      if (source_lengths[example] + 1 > options.max_positions ||
+          target_lengths[example] + 1 > options.max_positions) {
+        ++too_long;
+        continue;
+      }
+      kept.push_back(example);
+      plan.max_source_length = std::max(plan.max_source_length, source_lengths[example]);
+      plan.max_target_length = std::max(plan.max_target_length, target_lengths[example]);
+    }
+    plan.examples = std::move(kept);
+  }
+  validator->plan_.erase(
+      std::remove_if(validator->plan_.begin(), validator->plan_.end(),
+                     [](const data::BatchPlan& plan) { return plan.examples.empty(); }),
+      validator->plan_.end());
+  if (too_long > 0) {
+    FLOG(Warning) << "rank " << comm->rank() << ": " << too_long << " pair(s) of " << prepared
+                  << "/valid longer than model.max_positions (" << options.max_positions
+                  << ") left out of the validation loss";
+  }
   if (options.bleu) {
     ASSIGN_OR_RETURN(validator->bleu_,
                      decode::ValidationBleu::Create(prepared, valid, validator->relations_.get(),

@@ -33,6 +33,9 @@ struct ValidatorOptions {
   proto::SentencePieceConfig sentencepiece;  // data.sentencepiece, for BLEU and exact match
   std::string spider_tables;                 // data.spider_tables, for exact match
   decode::ValidationDecodeOptions decode;    // eval's decoding options, for both
+  // model.max_positions: a valid pair longer than this on either side (EOS/BOS included) is
+  // left out of the validation loss, which could not run it (decoding cuts its source).
+  int64_t max_positions = 1024;
 
   static ValidatorOptions FromProto(const proto::RunConfig& config);
 };
