@@ -166,6 +166,29 @@ def run(cmd, log_path=None, check=True, ranks=1):
     return proc.returncode
 
 
+def train_to_log(args, config, run_dir, name):
+    """Runs `fathom train` afresh in run_dir and returns its TrainLog. A run that fails with an
+    error in its log is a result (a diverged model), not a broken script, so only a failure the
+    log does not explain stops the script."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    code = run([args.fathom, "train", "--config", config],
+               log_path=os.path.join(args.work, "runs", name + ".out"), check=False,
+               ranks=args.ranks)
+    log = TrainLog(os.path.join(run_dir, "train.log"))
+    if code != 0 and log.error is None:
+        die(f"fathom train failed ({code}) without an error in its log: see "
+            f"{args.work}/runs/{name}.out")
+    return log
+
+
+def save_figure(fig, out_dir, file_name):
+    """Lays out and writes fig as out_dir/file_name, saying where."""
+    fig.tight_layout()
+    png = os.path.join(out_dir, file_name)
+    fig.savefig(png)
+    print(f"bench/fidelity: wrote {rel(png)}")
+
+
 def write_config(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:

@@ -12,7 +12,6 @@ Writes results/f1_admin.md and results/f1_admin.png. See bench/fidelity/README.m
 
 import argparse
 import os
-import shutil
 import sys
 import time
 
@@ -86,15 +85,7 @@ distributed {{ device: "{args.device}" }}
 eval {{ log_every_steps: {s['log_every']} valid_every_steps: {min(s['valid_every'] or s['steps'], s['steps'])} }}
 checkpoint {{ save_every_steps: {s['steps']} keep_last: 1 keep_best: 0 }}
 """)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    code = common.run([args.fathom, "train", "--config", config],
-                      log_path=os.path.join(args.work, "runs", name + ".out"), check=False,
-                      ranks=args.ranks)
-    log = common.TrainLog(os.path.join(run_dir, "train.log"))
-    if code != 0 and log.error is None:
-        common.die(f"fathom train failed ({code}) without an error in its log: see "
-                   f"{args.work}/runs/{name}.out")
-    return log
+    return common.train_to_log(args, config, run_dir, name)
 
 
 def verdict(log, best_final, unigram):
@@ -179,10 +170,7 @@ def main():
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(f"F1: Post-LN vs Pre-LN vs Admin, Multi30k de-en, d {s['d']}", fontsize=10)
-    fig.tight_layout()
-    png = os.path.join(args.out, "f1_admin.png")
-    fig.savefig(png)
-    print(f"bench/fidelity: wrote {common.rel(png)}")
+    common.save_figure(fig, args.out, "f1_admin.png")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import sys
 import time
 
@@ -99,15 +98,7 @@ eval {{
 }}
 checkpoint {{ save_every_steps: {s['steps']} keep_last: 1 keep_best: 0 }}
 """)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    code = common.run([args.fathom, "train", "--config", config],
-                      log_path=os.path.join(args.work, "runs", name + ".out"), check=False,
-                      ranks=args.ranks)
-    log = common.TrainLog(os.path.join(run_dir, "train.log"))
-    if code != 0 and log.error is None:
-        common.die(f"fathom train failed ({code}) without an error in its log: see "
-                   f"{args.work}/runs/{name}.out")
-    return log
+    return common.train_to_log(args, config, run_dir, name)
 
 
 def exact_match(args, s, name, questions):
@@ -244,10 +235,7 @@ def main():
     axes[0][0].set_ylabel("training nll; dots: valid nll")
     fig.suptitle(f"F2: DT-Fixup vs Post-LN without warm-up, Spider, d {s['d']}, lr {s['lr']}",
                  fontsize=10)
-    fig.tight_layout()
-    png = os.path.join(args.out, "f2_dt_fixup.png")
-    fig.savefig(png)
-    print(f"bench/fidelity: wrote {common.rel(png)}")
+    common.save_figure(fig, args.out, "f2_dt_fixup.png")
 
 
 if __name__ == "__main__":

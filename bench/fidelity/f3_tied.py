@@ -211,10 +211,7 @@ def main():
     axes[0].legend(fontsize=7)
     fig.suptitle(f"F3: initial loss of a tied {args.method} model "
                  f"({s['layers']}L-{s['layers']}L, news de-en)", fontsize=10)
-    fig.tight_layout()
-    png = os.path.join(args.out, "f3_tied.png")
-    fig.savefig(png)
-    print(f"bench/fidelity: wrote {common.rel(png)}")
+    common.save_figure(fig, args.out, "f3_tied.png")
 
 
 if __name__ == "__main__":

@@ -184,10 +184,7 @@ def main():
     axes[1].set_ylabel(f"test BLEU after {s['steps']} updates")
     fig.suptitle(f"F4: source embeddings, Multi30k en-de, Pre-LN {s['layers']}L-{s['layers']}L "
                  f"d {s['d']}", fontsize=10)
-    fig.tight_layout()
-    png = os.path.join(args.out, "f4_pretrained.png")
-    fig.savefig(png)
-    print(f"bench/fidelity: wrote {common.rel(png)}")
+    common.save_figure(fig, args.out, "f4_pretrained.png")
 
 
 if __name__ == "__main__":
