@@ -9,6 +9,7 @@
 #include "data/shard_references.h"
 #include "decode/distributed_decode.h"
 #include "decode/shard_sources.h"
+#include "decode/split_decoding.h"
 #include "eval/bleu/python_text.h"
 
 namespace fathom::decode {
@@ -126,29 +127,12 @@ absl::StatusOr<ValidationBleuStats> ValidationBleu::Decode(models::Seq2SeqImpl& 
                                                            absl::Span<const int64_t> examples,
                                                            std::vector<std::string>* hypotheses,
                                                            const Progress& progress) const {
-  for (int64_t e : examples) {
-    if (e < 0 || e >= dataset_.size()) {
-      return absl::OutOfRangeError(absl::StrCat("validation example ", e, " is outside split \"",
-                                                dataset_.header().split(), "\" (", dataset_.size(),
-                                                " examples)"));
-    }
-  }
-  // Ascending example order = the order of the lines `fathom translate` reads, so ties in length
-  // fall into the same batches.
-  std::vector<int64_t> sorted(examples.begin(), examples.end());
-  std::sort(sorted.begin(), sorted.end());
-  const ShardSources sources(dataset_, relations_, special_);
-  const std::vector<std::vector<Hypothesis>> hyps =
-      DecodeSentences(model, sources, sorted, options_, progress);
+  ASSIGN_OR_RETURN(
+      const SplitDecoded split,
+      DecodeSplitExamples(model, dataset_, relations_, special_, examples, options_, progress));
   std::vector<std::string> decoded;
-  ASSIGN_OR_RETURN(ValidationBleuStats stats, Statistics(sorted, hyps, &decoded));
-  if (hypotheses != nullptr) {
-    hypotheses->clear();
-    for (int64_t e : examples) {
-      const size_t at = std::lower_bound(sorted.begin(), sorted.end(), e) - sorted.begin();
-      hypotheses->push_back(decoded[at]);
-    }
-  }
+  ASSIGN_OR_RETURN(ValidationBleuStats stats, Statistics(split.sorted, split.hyps, &decoded));
+  if (hypotheses != nullptr) *hypotheses = InExampleOrder(examples, split.sorted, decoded);
   return stats;
 }
 

@@ -8,6 +8,7 @@
 #include "data/shard_references.h"
 #include "decode/distributed_decode.h"
 #include "decode/shard_sources.h"
+#include "decode/split_decoding.h"
 #include "decode/sql_prediction.h"
 #include "eval/sql/sql_scoring.h"
 
@@ -115,29 +116,12 @@ absl::StatusOr<ValidationExactMatchStats> ValidationExactMatch::DecodeSplit(
 absl::StatusOr<ValidationExactMatchStats> ValidationExactMatch::Decode(
     models::Seq2SeqImpl& model, absl::Span<const int64_t> examples,
     std::vector<std::string>* predictions, const Progress& progress) const {
-  for (int64_t e : examples) {
-    if (e < 0 || e >= dataset_.size()) {
-      return absl::OutOfRangeError(absl::StrCat("validation example ", e, " is outside split \"",
-                                                dataset_.header().split(), "\" (", dataset_.size(),
-                                                " examples)"));
-    }
-  }
-  // Ascending example order = the input order of prediction, so ties in length fall into the
-  // same batches.
-  std::vector<int64_t> sorted(examples.begin(), examples.end());
-  std::sort(sorted.begin(), sorted.end());
-  const ShardSources sources(dataset_, relations_, special_);
-  const std::vector<std::vector<Hypothesis>> hyps =
-      DecodeSentences(model, sources, sorted, options_, progress);
+  ASSIGN_OR_RETURN(
+      const SplitDecoded split,
+      DecodeSplitExamples(model, dataset_, relations_, special_, examples, options_, progress));
   std::vector<std::string> decoded;
-  ASSIGN_OR_RETURN(ValidationExactMatchStats stats, Statistics(sorted, hyps, &decoded));
-  if (predictions != nullptr) {
-    predictions->clear();
-    for (int64_t e : examples) {
-      const size_t at = std::lower_bound(sorted.begin(), sorted.end(), e) - sorted.begin();
-      predictions->push_back(decoded[at]);
-    }
-  }
+  ASSIGN_OR_RETURN(ValidationExactMatchStats stats, Statistics(split.sorted, split.hyps, &decoded));
+  if (predictions != nullptr) *predictions = InExampleOrder(examples, split.sorted, decoded);
   return stats;
 }
 
