@@ -88,7 +88,7 @@ for t in $TARGETS; do
     artifact=$(sed -n "s/.*Test unit written to //p" "$log" | tail -1)
     result="FAILED (exit $rc) ${artifact:-see $log}"
     failed+=("$t")
-    echo "---- $t_fuzzer: last lines of $log" >&2
+    echo "---- ${t}_fuzzer: last lines of $log" >&2
     grep -E "ERROR|SUMMARY|runtime error|==[0-9]+==" "$log" | head -20 >&2 || tail -20 "$log" >&2
   fi
   rows+=("$(printf '%-12s %10s %8s %6s  %s' "$t" "${execs:-?}" "${rate:-?}" "$seeds" "$result")")
