@@ -20,7 +20,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DURATION=${1:-10}
-BUILD_DIR=${2:-$ROOT/build-fuzz}
+# Absolute: the fuzzers run from a scratch directory.
+BUILD_DIR=$(realpath -m "${2:-$ROOT/build-fuzz}")
 FUZZ_DIR=$ROOT/tests/fuzz
 ALL_TARGETS="checkpoint shard relations spider text2sql glove config line_reader utf8 score sql"
 TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
