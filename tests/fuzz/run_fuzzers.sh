@@ -64,6 +64,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 failed=()
 rows=()
+declare -A artifacts=()
 for t in $TARGETS; do
   bin=$BUILD_DIR/tests/fuzz/${t}_fuzzer
   corpus=$WORK/corpus-$t
@@ -88,6 +89,7 @@ for t in $TARGETS; do
   else
     artifact=$(sed -n "s/.*Test unit written to //p" "$log" | tail -1)
     result="FAILED (exit $rc) ${artifact:-see $log}"
+    artifacts[$t]=${artifact:-}
     failed+=("$t")
     echo "---- ${t}_fuzzer: last lines of $log" >&2
     grep -E "ERROR|SUMMARY|runtime error|==[0-9]+==" "$log" | head -20 >&2 || tail -20 "$log" >&2
@@ -115,8 +117,8 @@ echo "run_fuzzers.sh: build $((BUILT - START)) s, fuzzing $((FUZZED - BUILT)) s,
   "$((END - FUZZED)) s ($tests_result)"
 for t in "${failed[@]}"; do
   [ "$t" = "readers' unit tests" ] && continue
-  echo "run_fuzzers.sh: reproduce $t: $BUILD_DIR/tests/fuzz/${t}_fuzzer ARTIFACT" \
-    "(see tests/fuzz/README.md)" >&2
+  echo "run_fuzzers.sh: reproduce $t: $BUILD_DIR/tests/fuzz/${t}_fuzzer" \
+    "${artifacts[$t]:-"(no input saved; see $ARTIFACTS/$t.log)"} (tests/fuzz/README.md)" >&2
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "run_fuzzers.sh: failed: ${failed[*]}" >&2
