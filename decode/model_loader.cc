@@ -69,6 +69,7 @@ absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path,
                    models::ModelOptions::FromProto(
                        out.config.model(), out.config.init(), source_rows, target_rows,
                        out.source_vocab->pad_id(), relations, embedding_dim));
+  options.fused_kernels = out.config.distributed().fused_kernels();
   out.model = models::Seq2Seq(options);
   RETURN_IF_ERROR(checkpoint::LoadIntoModule(*out.model, loaded.tensors, "model."));
   out.model->to(device);

@@ -48,6 +48,7 @@ absl::StatusOr<ModelOptions> ModelOptions::FromProto(const proto::ModelConfig& m
   o.embedding_dim = embedding_dim > 0 ? embedding_dim : o.d_model;
   o.num_relations = model.relation_aware() ? num_relations : 0;
   o.activation_checkpointing = model.activation_checkpointing();
+  o.token_layout = model.token_layout();
   if (o.sharing == proto::ModelConfig::TIE_ALL && source_vocab != target_vocab) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model.embedding_sharing: TIE_ALL needs one joint vocabulary, but the source has ",

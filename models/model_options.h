@@ -42,6 +42,12 @@ struct ModelOptions {
   // model.activation_checkpointing: while training with grad enabled, each encoder and decoder
   // layer keeps only its inputs and recomputes its forward in backward (models/checkpointing.h).
   bool activation_checkpointing = false;
+  // model.token_layout: how padded batches run through the stacks (TOKEN_LAYOUT_AUTO: packed
+  // real positions on CPU, the padded layout on CUDA, resolved per batch by its device).
+  proto::ModelConfig::TokenLayout token_layout = proto::ModelConfig::TOKEN_LAYOUT_AUTO;
+  // distributed.fused_kernels (set by whoever owns the device choice, not by FromProto): on
+  // CUDA tensors, in a build with kernels/ compiled by nvcc, the project's fused kernels.
+  bool fused_kernels = false;
 
   NormScheme norm_scheme() const;
   bool output_tied() const;  // the output projection is the target embedding table

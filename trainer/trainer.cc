@@ -80,6 +80,7 @@ absl::Status Trainer::Setup(bool resume) {
       models::ModelOptions::FromProto(config_.model(), config_.init(), header.source_vocab().size(),
                                       header.target_vocab().size(), data_->special().pad, relations,
                                       pretrained ? pretrained->width() : 0));
+  options.fused_kernels = config_.distributed().fused_kernels();
   model_ = models::Seq2Seq(options);
   model_->to(device_);
   if (config_.distributed().precision() == proto::DistributedConfig::FP16) {
