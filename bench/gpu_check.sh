@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/gpu_check.sh: the GPU check anyone can run. On one machine with an NVIDIA GPU, a compiler,
 # the CUDA toolkit and a Python with a CUDA torch wheel (and nvidia-nccl) but no package manager
-# and no network, it builds a CUDA Fathom against that wheel and checks it end to end:
+# and no network, it builds a CUDA Fathom against that wheel, runs its GPU tests, checks that the
+# optimised training step learns as the plain one does and measures it against PyTorch (issue 13).
+# The default stages, in order of priority (a run cut short keeps what came before):
 #
 #   env          GPU, driver, torch, nvcc, compiler, cmake versions
 #   unpack       `dpkg -x` every .deb of --debs into --prefix (no root, nothing installed; Open
@@ -9,14 +11,26 @@
 #   configure    cmake against the wheel's LibTorch, the prefix's Abseil, protobuf, Open MPI,
 #                SentencePiece, GoogleTest, and NCCL from nvidia-nccl (FATHOM_NCCL=ON)
 #   build        fathom and the test binaries that --tests selects
-#   tests        ctest on them (default: the tests labelled cuda)
+#   tests        ctest on them (default --tests gpu: ctest -R the GPU tests of issue 13, GPU_TESTS)
+#   bench_data   the news corpus and `fathom prepare` of it for bench/train_gpu.sh (joint 32k
+#                vocabulary; kept in --bench_work, so a later run skips it)
+#   equivalence  bench/train_gpu.sh --equivalence: 200 updates of Transformer-base from the same
+#                weights, Fathom optimised (and sync-free) and PyTorch eager against Fathom's
+#                unoptimised step, every update's loss within a bf16 tolerance: PASS/FAIL
+#   tp_base, tp_big, tp_admin60   bench/train_gpu.sh --models MODEL: Fathom, PyTorch eager and
+#                torch.compile at max_tokens 16384, 3 timed windows of 50 updates after 50 untimed
+#   ablations    Transformer-base, Fathom with each optimisation off in turn
+#   admin100     Admin 100L-100L with activation checkpointing, Fathom: tok/s and memory
+#   best_batch   Transformer-big: the largest and the fastest max_tokens of each side (MFU target)
+#   max_batch    the largest max_tokens of 60L-12L (one epoch), without and with checkpointing
+#
+# And the end-to-end stages of the quickstart, run when named in --stages (--stages e2e names them
+# all):
 #   prepare      `fathom prepare` of the quickstart config (configs/multi30k_admin.pbtxt)
 #   train        `fathom train` of that config on the GPU, with `distributed { device: "cuda"
 #                precision: BF16 }` and max_seconds --train_seconds, one rank
 #   translate    `fathom translate --device cuda --beam 4` of test_2016_flickr from its checkpoint
 #   score        `fathom score` of it against the references (fails under BLEU 1: broken output)
-#   train_gpu    bench/train_gpu.sh, briefly: Transformer-base, Fathom and PyTorch eager, 1+2
-#                windows of 10 updates, joint 8k vocabulary (needs translation/news-de-en)
 #   translate_cpu  the same checkpoint translated on the CPU (beam 4) and scored: the BLEU of
 #                the GPU decode must be within 0.1 of it
 #   greedy       beam 1 on the GPU and on the CPU: the two outputs must be identical
@@ -24,12 +38,17 @@
 # Each stage runs in a process group of its own (timeout(1) makes one), under its own time limit
 # and within what is left of --budget; at the limit the whole group is killed. A stage whose
 # prerequisite failed is skipped. At the end one table: stage, status, seconds, key figure; it is
-# also written to WORK/summary.md, with every stage's log in WORK/logs/. Exit 0 when every stage
-# passed (unpack may be skipped: no .debs), 1 otherwise.
+# also written to WORK/summary.md, with every stage's log in WORK/logs/ and the benchmark's results
+# and tables in WORK/bench/ (results.txt, table.md, equivalence.md: written as each run ends).
+# With --out, after every stage a few flat files are copied there: summary.md, table.md,
+# equivalence.md, results.txt, max_batch.txt and logs.tar.gz (every log): what a device session's
+# $OUT brings back (at most 8 files). Exit 0 when every stage passed (unpack may be skipped: no
+# .debs), 1 otherwise.
 #
 #   bench/gpu_check.sh [--debs DIR] [--prefix DIR] [--build DIR] [--data DIR] [--python PY]
-#       [--work DIR] [--budget 480] [--train_seconds 60] [--tests cuda|all|"NAME ..."]
-#       [--jobs N] [--stages "env unpack ..."] [--limit STAGE=SECONDS ...] [--dry-run]
+#       [--work DIR] [--out DIR] [--bench_work DIR] [--budget 570] [--train_seconds 60]
+#       [--tests gpu|cuda|all|"NAME ..."] [--jobs N] [--stages "env unpack ..."|e2e]
+#       [--limit STAGE=SECONDS ...] [--dry-run]
 #   bench/gpu_check.sh --list-debs
 #
 #   --debs DIR      .debs to unpack, e.g. a bundle of `launch/offline-bundle.sh --minimal DIR`
@@ -41,13 +60,20 @@
 #   --python PY     Python with the CUDA torch wheel, numpy and nvidia-nccl (default python3); it
 #                   runs without the prefix's libraries (their older zlib and SQLite would shadow
 #                   the machine's)
-#   --work DIR      logs, prepared data, runs, summary (default $TMPDIR/fathom-gpu-check)
-#   --budget S      seconds for the whole check (default 480: 8 minutes)
-#   --tests SPEC    cuda: the tests labelled cuda (default); all: every test; or test names
+#   --work DIR      prefix, logs, prepared data, runs, summary (default $TMPDIR/fathom-gpu-check);
+#                   build-cuda/gpu-check keeps them between calls of a device session
+#   --out DIR       where the results and a tarball of the logs are copied after every stage
+#                   (a device session's $OUT)
+#   --bench_work DIR  bench/train_gpu.sh's corpus, prepared data and runs (default WORK/train_gpu);
+#                   a prepared-v32000/ made beforehand there (bench/train_gpu.sh --no_throughput
+#                   on any machine) spares the bench_data stage
+#   --budget S      seconds for the whole check (default 570: within one 10-minute command)
+#   --tests SPEC    gpu: ctest -R "$GPU_TESTS" (default); cuda: the tests labelled cuda; all: every
+#                   test; or test names
 #   --limit S=N     stage S's own time limit N seconds (repeatable; e.g. build=600 on a machine
 #                   with fewer cores); still within --budget
 #   --stages LIST   run only these stages (their prerequisites' outputs must exist from a
-#                   previous run), e.g. --stages "train translate score"
+#                   previous run), e.g. --stages "tp_big best_batch"; e2e: the quickstart's
 #   --dry-run       print the stages and their commands; run nothing
 #   --list-debs     print the Debian 12 packages this check needs (launch/offline-bundle.sh
 #                   --minimal downloads them)
@@ -79,7 +105,12 @@ libgfortran5 libxnvctrl0 libudev1
 DEBS
 }
 
-STAGES_ALL="env unpack configure build tests prepare train translate score train_gpu translate_cpu greedy"
+STAGES_DEFAULT="env unpack configure build tests bench_data equivalence tp_base tp_big tp_admin60 ablations admin100 best_batch max_batch"
+STAGES_E2E="env unpack configure build prepare train translate score translate_cpu greedy"
+STAGES_ALL="$STAGES_DEFAULT prepare train translate score translate_cpu greedy"
+# The GPU tests of issue 13 (kernels, token layouts, the fused and sync-free step against the
+# plain one, training on the device): what --tests gpu selects.
+GPU_TESTS='kernels_|model_token_layout|train_step_equivalence|train_device'
 
 # stage_limit STAGE: its time limit in seconds (--limit, or the default below), capped by what
 # is left of the budget when it starts.
@@ -88,9 +119,12 @@ stage_limit() {
   given=$(echo "${GC_LIMITS:-}" | tr ' ' '\n' | sed -n "s/^$1=//p" | tail -1)
   if [ -n "$given" ]; then echo "$given"; return; fi
   case "$1" in
-    env) echo 30 ;; unpack) echo 60 ;; configure) echo 120 ;; build) echo 300 ;; tests) echo 180 ;;
+    env) echo 30 ;; unpack) echo 60 ;; configure) echo 120 ;; build) echo 300 ;; tests) echo 150 ;;
+    bench_data) echo 150 ;; equivalence) echo 240 ;; tp_base) echo 240 ;; tp_big) echo 300 ;;
+    tp_admin60) echo 360 ;; ablations) echo 240 ;; admin100) echo 180 ;; best_batch) echo 300 ;;
+    max_batch) echo 300 ;;
     prepare) echo 60 ;; train) echo $((GC_TRAIN_SECONDS + 60)) ;; translate) echo 60 ;;
-    score) echo 20 ;; train_gpu) echo 180 ;; translate_cpu) echo 120 ;; greedy) echo 90 ;;
+    score) echo 20 ;; translate_cpu) echo 120 ;; greedy) echo 90 ;;
   esac
 }
 # stage_needs STAGE: the stage whose output it uses; when that one ran in this run and did not
@@ -99,7 +133,8 @@ stage_needs() {
   case "$1" in
     configure) echo unpack ;; build) echo configure ;; tests | prepare) echo build ;;
     train) echo prepare ;; translate | translate_cpu | greedy) echo train ;; score) echo translate ;;
-    train_gpu) echo build ;;
+    bench_data) echo build ;;
+    equivalence | tp_* | ablations | admin100 | best_batch | max_batch) echo bench_data ;;
   esac
 }
 
@@ -246,6 +281,7 @@ stage_configure() {
 select_tests() {
   case "$GC_TESTS" in
     all) SELECTION=(-LE slurm) ;;  # the SLURM test installs SLURM with apt: not on this machine
+    gpu) SELECTION=(-R "$GPU_TESTS") ;;
     cuda) SELECTION=(-L cuda) ;;
     *) SELECTION=(-R "^($(echo "$GC_TESTS" | xargs | tr ' ' '|'))\$") ;;
   esac
@@ -372,28 +408,111 @@ stage_score() {
   key "$(head -1 "$GC_WORK/test.cuda.beam4.bleu")"
 }
 
-stage_train_gpu() {
-  local out=$GC_WORK/train_gpu.out row
+# bench ARGS...: bench/train_gpu.sh on the GPU with this check's fathom, data and Python (which
+# runs without the prefix's libraries; the wrapper gives them to fathom alone). Its results and
+# tables go to GC_BENCH_OUT, shared by the stages (--reuse: a run another stage made is not run
+# again), its corpus, prepared data and runs to GC_BENCH_WORK.
+bench() {
+  run env "FATHOM_SHARED_DATA=$GC_DATA" "PYTHON=$GC_PYTHON" bash "$ROOT/bench/train_gpu.sh" "$GC_FATHOM" \
+    --work "$GC_BENCH_WORK" --out "$GC_BENCH_OUT" --reuse "$@"
+}
+need_news() {
   [ -d "$GC_DATA/translation/news-de-en" ] || [ "$GC_DRY_RUN" = 1 ] ||
     skip "no $GC_DATA/translation/news-de-en (--data DIR)"
-  # Python runs without the prefix's libraries; the wrapper gives them to fathom alone.
-  run_to "$out" env "FATHOM_SHARED_DATA=$GC_DATA" "PYTHON=$GC_PYTHON" bash "$ROOT/bench/train_gpu.sh" "$GC_FATHOM" \
-    --models base --impls "fathom eager" --window 10 --windows 2 --warmup_windows 1 --vocab 8000 \
-    --work "$GC_WORK/train_gpu"
+}
+# bench_result NAME IMPL VARIANT: the last result line of such a run (any max_tokens).
+bench_result() {
+  [ -f "$GC_BENCH_OUT/results.txt" ] || return 0
+  grep '^result ' "$GC_BENCH_OUT/results.txt" | grep " name=$1 " | grep " impl=$2 " | grep " variant=$3 " | tail -1
+}
+rfield() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | tail -1; }
+# tps LINE: "123456 tok/s (spread 4%)", or the run's status.
+tps() {
+  [ -n "$1" ] || { echo "not run"; return; }
+  [ "$(rfield "$1" status)" = ok ] || { rfield "$1" status | tr '[:lower:]' '[:upper:]'; return; }
+  awk -v t="$(rfield "$1" tok_s)" -v s="$(rfield "$1" spread)" 'BEGIN {printf "%d tok/s (spread %.0f%%)", t, 100 * s}'
+}
+ratio() {
+  { [ "$(rfield "$1" status)" = ok ] && [ "$(rfield "$2" status)" = ok ]; } || { echo "n/a"; return; }
+  awk -v a="$(rfield "$1" tok_s)" -v b="$(rfield "$2" tok_s)" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}'
+}
+
+stage_bench_data() {
+  need_news
+  bench --no_throughput || fail "bench/train_gpu.sh could not prepare its data (log above)"
+  [ "$GC_DRY_RUN" = 1 ] && return 0
+  key "$(grep '^corpus ' "$GC_LOG" | tail -1)"
+}
+
+stage_equivalence() {
+  local line
+  need_news
+  bench --equivalence --no_throughput
   local rc=$?
   [ "$GC_DRY_RUN" = 1 ] && return 0
-  cat "$out"
-  [ "$rc" = 0 ] || fail "bench/train_gpu.sh failed (exit $rc)"
-  # | base | Fathom | eager | compile | Fathom/eager | ...
-  row=$(grep '^| base' "$out" | tail -1)
-  local f e ratio
-  f=$(echo "$row" | awk -F' *\\| *' '{print $3}') e=$(echo "$row" | awk -F' *\\| *' '{print $4}')
-  ratio=$(echo "$row" | awk -F' *\\| *' '{print $6}')
-  if [ -z "$row" ] || [ "$f" = n/a ] || [ "$e" = n/a ]; then
-    fail "no figures for both (Fathom '${f:-}', eager '${e:-}'): see $GC_WORK/train_gpu/"
-  fi
-  case "$row" in *MISMATCH*) fail "base: Fathom and PyTorch disagree on parameters/examples/batches" ;; esac
-  key "base: Fathom $f tok/s, PyTorch eager $e tok/s ($ratio)"
+  line=$(grep -E '^equivalence (PASS|FAIL)' "$GC_BENCH_OUT/equivalence.md" 2>/dev/null | tail -1)
+  [ "$rc" = 0 ] || fail "${line:-bench/train_gpu.sh --equivalence failed (exit $rc)}"
+  key "$line; $(grep -c '| PASS |' "$GC_BENCH_OUT/equivalence.md") curves within tolerance (OUT/bench/equivalence.md)"
+}
+
+# throughput MODEL: Fathom, eager and compile at 16384; passes when Fathom's run gave a figure.
+throughput() {
+  local f e c
+  need_news
+  bench --models "$1"
+  local rc=$?
+  [ "$GC_DRY_RUN" = 1 ] && return 0
+  f=$(bench_result "$1" fathom default) e=$(bench_result "$1" eager default) c=$(bench_result "$1" compile default)
+  local figure
+  figure="Fathom $(tps "$f"), eager $(tps "$e"), compile $(tps "$c"); Fathom/eager $(ratio "$f" "$e") (target 1.5x), Fathom/compile $(ratio "$f" "$c") (target 1.0x); MFU Fathom $(rfield "$f" mfu)"
+  { [ "$rc" = 0 ] && [ "$(rfield "$f" status)" = ok ]; } || fail "$figure"
+  key "$figure"
+}
+stage_tp_base() { throughput base; }
+stage_tp_big() { throughput big; }
+stage_tp_admin60() { throughput admin60; }
+
+stage_ablations() {
+  local d v r figure=""
+  need_news
+  bench --models base --impls fathom --ablations --no_throughput
+  local rc=$?
+  [ "$GC_DRY_RUN" = 1 ] && return 0
+  d=$(bench_result base fathom default)
+  for v in fused_kernels=false token_layout=PACKED prefetch=0 log_every_steps=1 unoptimised; do
+    r=$(bench_result base fathom "$v")
+    figure="$figure${figure:+, }$v $(ratio "$d" "$r")"
+  done
+  [ "$rc" = 0 ] || fail "exit $rc; default/off: $figure"
+  key "base, default / with it off: $figure"
+}
+
+stage_admin100() {
+  local f
+  need_news
+  bench --models admin100 --impls fathom
+  local rc=$?
+  [ "$GC_DRY_RUN" = 1 ] && return 0
+  f=$(bench_result admin100 fathom default)
+  { [ "$rc" = 0 ] && [ "$(rfield "$f" status)" = ok ]; } || fail "admin100: $(tps "$f")"
+  key "admin100 (checkpointing): $(tps "$f"), peak $(rfield "$f" peak_gib) GiB allocated, $(rfield "$f" nvsmi_mib) MiB used (nvidia-smi)"
+}
+
+stage_best_batch() {
+  need_news
+  bench --models big --best_batch --no_throughput --best_cap 65536
+  local rc=$?
+  [ "$GC_DRY_RUN" = 1 ] && return 0
+  [ "$rc" = 0 ] || fail "exit $rc (OUT/bench/table.md has what finished)"
+  key "$(grep -E '^\| big \| fathom \|' "$GC_BENCH_OUT/table.md" | tail -1 | cut -d'|' -f4-5 | tr -s ' ')"
+}
+
+stage_max_batch() {
+  need_news
+  bench --models "" --max_batch --max_batch_impls fathom || fail "without checkpointing: exit $?"
+  bench --models "" --max_batch --max_batch_impls fathom --activation_checkpointing || fail "with checkpointing: exit $?"
+  [ "$GC_DRY_RUN" = 1 ] && return 0
+  key "$(sed -nE 's/.*activation_checkpointing=([a-z]+) largest_fitting=([0-9]+).*/checkpointing \1: \2/p' "$GC_BENCH_OUT/max_batch.txt" | paste -sd';' -)"
 }
 
 stage_translate_cpu() {
@@ -431,8 +550,10 @@ fi
 die() { echo "bench/gpu_check.sh: $*" >&2; exit 2; }
 usage() { sed -n '/^#   bench\/gpu_check.sh \[/,/^#   bench\/gpu_check.sh --list-debs/p' "$SELF" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-WORK=${TMPDIR:-/tmp}/fathom-gpu-check DEBS='' DEBS_GIVEN=0 PREFIX='' BUILD=$ROOT/build-cuda DATA=
-PYTHON=python3 BUDGET=480 TRAIN_SECONDS=60 TESTS=cuda JOBS=$(nproc) STAGES=$STAGES_ALL DRY_RUN=0 LIMITS=
+WORK=${TMPDIR:-/tmp}/fathom-gpu-check DEBS='' DEBS_GIVEN=0 PREFIX='' BUILD=$ROOT/build-cuda DATA=''
+OUT='' BENCH_WORK='' PYTHON=python3 BUDGET=570 TRAIN_SECONDS=60 TESTS=gpu JOBS=$(nproc)
+STAGES=$STAGES_DEFAULT DRY_RUN=0 LIMITS=''
+
 while [ $# -gt 0 ]; do
   case "$1" in
     --list-debs) list_debs | tr -s ' ' '\n'; exit 0 ;;
@@ -447,11 +568,13 @@ while [ $# -gt 0 ]; do
     --data) DATA=$2 ;;
     --python) PYTHON=$2 ;;
     --work) WORK=$2 ;;
+    --out) OUT=$2 ;;
+    --bench_work) BENCH_WORK=$2 ;;
     --budget) BUDGET=$2 ;;
     --train_seconds | --train-seconds) TRAIN_SECONDS=$2 ;;
     --tests) TESTS=$2 ;;
     --jobs) JOBS=$2 ;;
-    --stages) STAGES=$2 ;;
+    --stages) STAGES=$2; [ "$STAGES" = e2e ] && STAGES=$STAGES_E2E ;;
     --limit)
       if ! [[ "$2" =~ ^[a-z_]+=[1-9][0-9]*$ ]] || [[ " $STAGES_ALL " != *" ${2%%=*} "* ]]; then
         die "--limit $2: not STAGE=SECONDS with a stage of: $STAGES_ALL"
@@ -480,6 +603,8 @@ if [ -z "$DATA" ]; then
 fi
 # Absolute paths (the stages change directory); a dry run makes none of them.
 WORK=$(realpath -m "$WORK") PREFIX=$(realpath -m "${PREFIX:-$WORK/prefix}") BUILD=$(realpath -m "$BUILD")
+[ -z "$OUT" ] || OUT=$(realpath -m "$OUT")
+BENCH_WORK=$(realpath -m "${BENCH_WORK:-$WORK/train_gpu}")
 [ -z "$DEBS" ] || DEBS=$(realpath "$DEBS")
 [ -z "$DATA" ] || DATA=$(realpath -m "$DATA")
 # A Python named by path keeps working after the stages change directory; -s: a virtual
@@ -487,7 +612,7 @@ WORK=$(realpath -m "$WORK") PREFIX=$(realpath -m "${PREFIX:-$WORK/prefix}") BUIL
 case "$PYTHON" in */*) PYTHON=$(realpath -ms "$PYTHON") ;; esac
 # (The build directory is cmake's to make.)
 if [ "$DRY_RUN" = 0 ]; then
-  mkdir -p "$WORK" "$PREFIX" || die "cannot make $WORK or $PREFIX"
+  mkdir -p "$WORK" "$PREFIX" ${OUT:+"$OUT"} || die "cannot make $WORK, $PREFIX or $OUT"
 fi
 ARCH=$(uname -m)-linux-gnu
 PREFIX_LIBS=
@@ -512,6 +637,7 @@ wrapper() {
 export GC_WORK=$WORK GC_LOGS=$LOGS GC_DEBS=$DEBS GC_PREFIX=$PREFIX GC_PREFIX_LIBS=$PREFIX_LIBS
 export GC_BUILD=$BUILD GC_DATA=$DATA GC_PYTHON=$PYTHON GC_TESTS=$TESTS GC_JOBS=$JOBS
 export GC_TRAIN_SECONDS=$TRAIN_SECONDS GC_FATHOM=$FATHOM GC_DRY_RUN=$DRY_RUN GC_LIMITS=$LIMITS
+export GC_BENCH_WORK=$BENCH_WORK GC_BENCH_OUT=$WORK/bench
 export GC_CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no git")
@@ -520,7 +646,7 @@ HEADER="bench/gpu_check.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $(
 
 if [ "$DRY_RUN" = 1 ]; then
   echo "$HEADER (dry run: nothing is run)"
-  echo "work $WORK; debs ${DEBS:-none, the packages of this machine}; prefix $PREFIX; build $BUILD"
+  echo "work $WORK; out ${OUT:-none}; debs ${DEBS:-none, the packages of this machine}; prefix $PREFIX; build $BUILD"
   echo "data ${DATA:-none}; python $PYTHON; budget $BUDGET s; tests: $TESTS"
   echo "fathom: $FATHOM, a wrapper:"
   wrapper | sed 's/^/  /'
@@ -538,12 +664,15 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Runs the stages.
 mkdir -p "$LOGS" && rm -f "$LOGS"/*.key
+# The benchmark's results are this run's: an earlier run's (another build) are set aside, never
+# reused.
+if [ -f "$WORK/bench/results.txt" ]; then mv "$WORK/bench/results.txt" "$WORK/bench/results.txt.prev"; fi
 { wrapper > "$FATHOM.new" && chmod +x "$FATHOM.new" && mv "$FATHOM.new" "$FATHOM"; } || die "cannot write $FATHOM"
 START=$SECONDS
 declare -A STATUS
 ROWS=()
 CURRENT_PID='' CURRENT_STAGE=''
-summary() {
+write_summary() {
   {
     echo "$HEADER; total $((SECONDS - START)) s of a $BUDGET s budget"
     echo
@@ -551,10 +680,33 @@ summary() {
     echo "|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
   } > "$WORK/summary.md"
+  publish
+}
+summary() {
+  write_summary
   echo
   cat "$WORK/summary.md"
+  if [ -s "$WORK/bench/table.md" ]; then
+    echo
+    cat "$WORK/bench/table.md"
+  fi
   echo
-  echo "logs in $LOGS; this table in $WORK/summary.md"
+  echo "logs in $LOGS; this table in $WORK/summary.md; the benchmark's in $WORK/bench/${OUT:+; copies in $OUT}"
+}
+# publish: the results so far, flat, into --out (a few files: a device session brings back 8),
+# the logs as one tarball.
+publish() {
+  [ -n "$OUT" ] || return 0
+  local f
+  for f in "$WORK/summary.md" "$WORK/bench/table.md" "$WORK/bench/equivalence.md" "$WORK/bench/results.txt" \
+           "$WORK/bench/max_batch.txt"; do
+    [ -f "$f" ] && cp "$f" "$OUT/"
+  done
+  local dirs=(logs)
+  [ -d "$WORK/bench/logs" ] && dirs+=(bench/logs)
+  tar -czf "$OUT/logs.tar.gz.partial" -C "$WORK" "${dirs[@]}" 2>/dev/null &&
+    mv "$OUT/logs.tar.gz.partial" "$OUT/logs.tar.gz"
+  rm -f "$OUT/logs.tar.gz.partial"
 }
 on_signal() {
   trap '' INT TERM
@@ -623,6 +775,7 @@ for s in $STAGES; do
   ROWS+=("| $s | $status | $seconds | ${figure//|/\\|} |")
   echo "   $status in $seconds s${figure:+: $figure}"
   if [ "$status" = FAIL ] || [ "$status" = TIMEOUT ]; then tail -n 8 "$log" | sed 's/^/   | /'; fi
+  write_summary
 done
 
 summary

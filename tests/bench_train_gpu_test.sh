@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# bench/train_gpu.py and bench/train_gpu.sh on a machine without a GPU:
-#   1. `fathom prepare` writes a tiny dataset (the first 2,000 pairs of the Multi30k sample in
-#      launch/sample/multi30k, a joint 1,000-piece vocabulary);
-#   2. train_gpu.py --device cpu trains a tiny Admin model eagerly for 6 updates on it: exits 0
-#      and prints its `result` line with tok/s > 0, a finite loss, 6 steps, fp32 on the CPU;
-#   3. `fathom train` on the same config: the parameters, examples and batches per epoch agree
-#      with the PyTorch side (bench/train_gpu.sh checks the same on the GPU), and so does the
-#      loss of updates 3-6 (the learning rate is still tiny: both stay near their initial loss);
-#   4. train_gpu.py --probe (one try of --max_batch) trains 2 updates and says it fits;
-#   5. bench/train_gpu.sh --print_linkage, under its `set -o pipefail`, on a wrapper script
+# bench/train_gpu.sh and bench/train_gpu.py on a machine without a GPU (--device cpu, float32):
+#   1. tests/bench/train_gpu_selftest.py: the arithmetic (windows' median and spread, tok/s from
+#      progress lines, loss-curve comparison and tolerance, checkpoint reader, tables, targets) on
+#      made-up inputs with known answers, without importing torch;
+#   2. bench/train_gpu.sh --device cpu on a tiny dataset (the first 2,000 pairs of the Multi30k
+#      sample in launch/sample/multi30k, a joint 1,000-piece vocabulary) and a tiny Admin model
+#      (2L-2L, d 64), windows of 2 updates: --equivalence (Fathom's unoptimised run against its
+#      defaults, a sync-free run read every 2 updates, and PyTorch eager started from Fathom's
+#      initial weights: every update's loss equal to float32 rounding, so the checkpoint reader,
+#      the model mirror and the comparison all hold), throughput of Fathom, eager and
+#      torch.compile (backend "eager": traced, not compiled), and --ablations (each a config
+#      override, in the config it wrote); the result lines, the tables and the exit status;
+#   3. --best_batch for Fathom, reusing the first invocation's run at max_tokens 1024;
+#   4. bench/train_gpu.sh --print_linkage, under its `set -o pipefail`, on a wrapper script
 #      (where ldd exits 1) and on the fathom binary (each CUDA library ldd shows is listed).
 #
 #   tests/bench_train_gpu_test.sh FATHOM PYTHON      (PYTHON: with torch >= 2.0 and numpy)
@@ -26,103 +30,147 @@ failed=0
 pass() { echo "ok: $1"; passed=$((passed + 1)); }
 fail() { echo "FAILED: $1"; failed=$((failed + 1)); }
 finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
-# field FILE KEY: KEY's value on FILE's last `result` line (as bench/train_gpu.sh reads it).
-field() { grep '^result ' "$1" | tail -1 | grep -o " $2=[^ ]*" | cut -d= -f2; }
+# field LINE KEY: KEY's value in a `result` line.
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | tail -1; }
+# result NAME IMPL VARIANT [MAX_TOKENS]: the last such line of the results file.
+result() {
+  grep '^result ' "$OUT/results.txt" | grep " name=$1 " | grep " impl=$2 " | grep " variant=$3 " |
+    grep " max_tokens=${4:-1024} " | tail -1
+}
 
 [ -x "$FATHOM" ] || { fail "$FATHOM is not an executable fathom"; finish; }
 "$PYTHON" -c 'import torch, numpy' 2> "$TMP/import.err" ||
   { cat "$TMP/import.err"; fail "$PYTHON cannot import torch and numpy"; finish; }
 
-# 1. A tiny prepared dataset.
+# 1. The arithmetic.
+if "$PYTHON" "$ROOT/tests/bench/train_gpu_selftest.py" "$ROOT/bench/train_gpu.py" > "$TMP/selftest.out" 2>&1; then
+  pass "train_gpu_selftest.py: $(grep -c '^ok: ' "$TMP/selftest.out") checks of the arithmetic"
+else
+  grep -v '^ok: ' "$TMP/selftest.out"; fail "train_gpu_selftest.py (above)"
+fi
+
+# 2. One run of train_gpu.sh through every mode but the searches.
 zcat "$SAMPLE/train.de.gz" | head -2000 > "$TMP/train.de"
 zcat "$SAMPLE/train.en.gz" | head -2000 > "$TMP/train.en"
-VOCAB=1000
-# The model of train_gpu.sh's write_config (admin60's kind, scaled down).
-cat > "$TMP/config.pbtxt" <<CFG
-run_dir: "$TMP/run"
-seed: 1
-data {
-  split { name: "train" source: "$TMP/train.de" target: "$TMP/train.en" }
-  prepared_dir: "$TMP/prepared"
-  sentencepiece { joint: true vocab_size: $VOCAB }
-  batch { max_tokens: 1024 }
-}
-model { encoder_layers: 2 decoder_layers: 2 d_model: 64 heads: 4 ffn_dim: 128 dropout: 0.1 embedding_sharing: TIE_ALL }
-init { method: ADMIN_CONSTANT }
-optim { optimizer: ADAM lr: 7e-4 beta1: 0.9 beta2: 0.98 warmup_steps: 4000 label_smoothing: 0.1 max_steps: 6 }
-eval { log_every_steps: 1 valid_every_steps: 1000000000 }
-checkpoint { save_every_steps: 1000000000 keep_last: 1 keep_best: 0 }
-CFG
-if "$FATHOM" prepare --config "$TMP/config.pbtxt" > "$TMP/prepare.log" 2>&1 && [ -s "$TMP/prepared/train.tokens" ]; then
-  pass "fathom prepare wrote $TMP/prepared"
+VOCAB=1000 OUT=$TMP/out
+COMMON=(--device cpu --corpus "$TMP/train" --vocab "$VOCAB" --models tiny --max_tokens 1024 --window 2 --windows 3
+        --warmup_windows 1 --compile_backend eager --loader_workers 1 --work "$TMP/work" --out "$OUT" --reuse)
+rc=0
+PYTHON=$PYTHON bash "$ROOT/bench/train_gpu.sh" "$FATHOM" "${COMMON[@]}" --impls "fathom eager compile" \
+  --equivalence --equiv_model tiny --equiv_steps 8 --equiv_lr_warmup 4 --equiv_log_every 2 \
+  --rtol 2e-5 --rtol_first 2e-5 --ablations > "$TMP/run.out" 2>&1 || rc=$?
+if [ "$rc" = 0 ]; then
+  pass "train_gpu.sh --device cpu --equivalence --ablations exits 0"
 else
-  tail -5 "$TMP/prepare.log"; fail "fathom prepare failed (above)"; finish
-fi
-MODEL=(--encoder_layers 2 --decoder_layers 2 --d_model 64 --heads 4 --ffn 128 --dropout 0.1 --norm admin)
-
-# 2. The PyTorch side, eager, on the CPU: 2 warm-up updates, then 2 windows of 2.
-if "$PYTHON" "$ROOT/bench/train_gpu.py" --device cpu --prepared "$TMP/prepared" --vocab "$VOCAB" \
-    --name tiny "${MODEL[@]}" --max_tokens 1024 --warmup_steps 2 --window_steps 2 --windows 2 \
-    > "$TMP/eager.out" 2> "$TMP/eager.log"; then
-  pass "train_gpu.py --device cpu exits 0"
-else
-  tail -15 "$TMP/eager.log"; fail "train_gpu.py --device cpu failed (its stderr above)"
-fi
-cat "$TMP/eager.out"
-tok_s=$(field "$TMP/eager.out" tok_s) loss=$(field "$TMP/eager.out" loss)
-if awk -v t="$tok_s" 'BEGIN {exit !(t != "" && t + 0 > 0)}'; then
-  pass "it prints tok/s ($tok_s)"
-else
-  fail "no tok_s > 0 on its result line"
-fi
-# Near the initial loss: well under 2 ln V, and a number (nan fails every comparison).
-if awk -v l="$loss" -v v="$VOCAB" 'BEGIN {exit !(l != "" && l + 0 > 1 && l + 0 < 2 * log(v))}'; then
-  pass "its loss is finite and plausible ($loss, ln V = $(awk -v v="$VOCAB" 'BEGIN {printf "%.2f", log(v)}'))"
-else
-  fail "loss '$loss' is not between 1 and 2 ln V"
-fi
-summary="$(field "$TMP/eager.out" steps)/$(field "$TMP/eager.out" device)/$(field "$TMP/eager.out" precision)/$(field "$TMP/eager.out" windows | tr ',' '\n' | grep -c .)"
-if [ "$summary" = "6/cpu/fp32/2" ]; then
-  pass "6 updates in 2 timed windows, fp32 on the CPU"
-else
-  fail "steps/device/precision/windows are $summary, not 6/cpu/fp32/2"
+  tail -30 "$TMP/run.out"; fail "train_gpu.sh --device cpu exits $rc (output above)"
 fi
 
-# 3. Fathom on the same config and batches.
-if "$FATHOM" train --config "$TMP/config.pbtxt" > "$TMP/train.log" 2>&1; then
-  pass "fathom train exits 0"
+# The equivalence: three curves against the unoptimised one, 2e-5 x the loss (Fathom prints 4
+# decimals: 5e-5 at most of rounding; float32 on both sides).
+if grep -q '^equivalence PASS: 3 runs against fathom unoptimised over 8 updates' "$OUT/equivalence.md" 2>/dev/null &&
+    [ "$(grep -c '| PASS |' "$OUT/equivalence.md")" = 3 ]; then
+  pass "equivalence: Fathom optimised, sync-free (means of 2) and PyTorch eager from Fathom's weights within 2e-5 x loss"
 else
-  tail -5 "$TMP/train.log"; fail "fathom train failed (above)"
+  cat "$OUT/equivalence.md" 2>/dev/null; fail "equivalence did not PASS with 3 curves (above)"
 fi
-read -r f_params f_examples f_batches < <(sed -nE \
-  's/.* ([0-9]+) parameters; ([0-9]+) training examples, ([0-9]+) batches per epoch.*/\1 \2 \3/p' "$TMP/train.log" | head -1)
-fathom_counts="${f_params:-?}/${f_examples:-?}/${f_batches:-?}"
-python_counts="$(field "$TMP/eager.out" params)/$(field "$TMP/eager.out" examples)/$(field "$TMP/eager.out" batches_per_epoch)"
-if [ "$fathom_counts" = "$python_counts" ]; then
-  pass "parameters/examples/batches per epoch agree: $fathom_counts"
+if grep -q '| PyTorch eager | 8 (1) |' "$OUT/equivalence.md" 2>/dev/null &&
+    grep -q '| fathom sync-free | 4 (2) |' "$OUT/equivalence.md" 2>/dev/null; then
+  pass "equivalence: eager compared at 8 updates, the sync-free run at 4 means of 2"
 else
-  fail "parameters/examples/batches per epoch: Fathom $fathom_counts, train_gpu.py $python_counts"
+  fail "equivalence: the points compared are not 8 per update (eager) and 4 of 2 (sync-free)"
 fi
-f_loss=$(grep -E '\] step [3-6] \|' "$TMP/train.log" | sed -nE 's/.*\| loss ([0-9.]+) .*/\1/p' |
-  awk '{s += $1} END {if (NR == 4) printf "%.4f", s / NR}')
-# Different initial draws and dropout masks; a loss summed or normalised differently would be
-# off by far more than this.
-if awk -v a="$f_loss" -v b="$loss" 'BEGIN {d = a - b; exit !(a != "" && b != "" && d < 0.5 && d > -0.5)}'; then
-  pass "the loss of updates 3-6 agrees to 0.5 (Fathom $f_loss, PyTorch $loss)"
+if grep -q 'schedule: LINEAR_DECAY warmup_steps: 0' "$OUT/logs/equiv-init.pbtxt" 2>/dev/null &&
+    grep -q 'fused_kernels: false' "$OUT/logs/equiv-unoptimised.pbtxt" &&
+    grep -q 'token_layout: PACKED' "$OUT/logs/equiv-unoptimised.pbtxt" &&
+    grep -q 'prefetch: 0' "$OUT/logs/equiv-unoptimised.pbtxt" &&
+    grep -q 'log_every_steps: 1 ' "$OUT/logs/equiv-unoptimised.pbtxt" &&
+    grep -q 'log_every_steps: 2 ' "$OUT/logs/equiv-sync-free.pbtxt" &&
+    ! grep -qE 'fused_kernels|token_layout|prefetch' "$OUT/logs/equiv-sync-free.pbtxt"; then
+  pass "equivalence configs: initial weights at lr 0, unoptimised with all four off, sync-free with none"
 else
-  fail "the loss of updates 3-6: Fathom '$f_loss', PyTorch '$loss' (more than 0.5 apart)"
-fi
-
-# 4. One --max_batch try.
-if "$PYTHON" "$ROOT/bench/train_gpu.py" --device cpu --prepared "$TMP/prepared" --vocab "$VOCAB" \
-    "${MODEL[@]}" --max_tokens 1024 --probe --probe_steps 2 > "$TMP/probe.out" 2> "$TMP/probe.log" &&
-    grep -q '^probe max_tokens=1024 fits steps=2 ' "$TMP/probe.out"; then
-  pass "train_gpu.py --probe: $(cat "$TMP/probe.out")"
-else
-  cat "$TMP/probe.out"; tail -15 "$TMP/probe.log"; fail "train_gpu.py --probe did not say it fits"
+  fail "equivalence configs are not as described (see $OUT/logs/equiv-*.pbtxt)"
 fi
 
-# 5. train_gpu.sh's library listing. A wrapper as bench/gpu_check.sh writes one: ldd exits 1 on it.
+# Throughput: the result lines.
+f=$(result tiny fathom default) e=$(result tiny eager default) c=$(result tiny compile default)
+echo "$f"; echo "$e"; echo "$c"
+for r in "$f" "$e" "$c"; do
+  impl=$(field "$r" impl)
+  windows=$(field "$r" windows)
+  # The median and spread recomputed from the windows.
+  expect=$(echo "$windows" | tr ',' '\n' | sort -g | awk '{a[NR] = $1} END {m = a[2]; printf "%d %.4f", m, (a[3] - a[1]) / m}')
+  if [ "$(field "$r" status)" = ok ] && [ "$(echo "$windows" | tr ',' '\n' | grep -c .)" = 3 ] &&
+      [ "$expect" = "$(field "$r" tok_s) $(field "$r" spread)" ] && [ "$(field "$r" fair)" = no ]; then
+    pass "${impl:-?}: 3 windows, median $(field "$r" tok_s) and spread $(field "$r" spread) as recomputed, marked not fair"
+  else
+    fail "${impl:-?}: status/windows/median/spread/fair of '$r' (expected median and spread '$expect')"
+  fi
+done
+if [ "$(field "$f" check)" = agree ] && [ "$(field "$f" params)" = 231680 ] &&
+    [ "$(field "$f" params)/$(field "$f" batches_per_epoch)" = "$(field "$e" params)/$(field "$e" batches_per_epoch)" ]; then
+  pass "Fathom and PyTorch agree on parameters and batches per epoch ($(field "$f" params)/$(field "$f" batches_per_epoch))"
+else
+  fail "parameters/batches per epoch: Fathom '$(field "$f" params)/$(field "$f" batches_per_epoch)' (check $(field "$f" check)), PyTorch '$(field "$e" params)/$(field "$e" batches_per_epoch)'"
+fi
+summary="$(field "$e" steps)/$(field "$e" device)/$(field "$e" precision)/$(field "$e" loader_workers)"
+case "$(field "$e" adam)" in fused | foreach) adam_ok=1 ;; *) adam_ok=0 ;; esac
+if [ "$summary" = "8/cpu/fp32/1" ] && [ "$adam_ok" = 1 ]; then
+  pass "eager: 8 updates, fp32 on the CPU, 1 loader worker, Adam $(field "$e" adam)"
+else
+  fail "eager: steps/device/precision/loader_workers are $summary (want 8/cpu/fp32/1), Adam '$(field "$e" adam)'"
+fi
+if [ "$(field "$c" compile_backend)" = eager ] && [ "$(field "$c" graphs)" -ge 1 ] 2>/dev/null; then
+  pass "compile: traced by dynamo ($(field "$c" graphs) graphs, $(field "$c" graph_breaks) graph breaks, scope $(field "$c" compile_scope))"
+else
+  fail "compile: backend '$(field "$c" compile_backend)', graphs '$(field "$c" graphs)'"
+fi
+# Different dropout draws on each side: a loss summed or normalised differently would be off by
+# far more than this. Near ln V, well under 2 ln V.
+fl=$(field "$f" loss) el=$(field "$e" loss)
+if awk -v a="$fl" -v b="$el" -v v="$VOCAB" 'BEGIN {d = a - b; exit !(a > 1 && b > 1 && b < 2 * log(v) && d < 0.5 && d > -0.5)}'; then
+  pass "the timed updates' loss agrees to 0.5 (Fathom $fl, PyTorch $el, ln V $(awk -v v="$VOCAB" 'BEGIN {printf "%.2f", log(v)}'))"
+else
+  fail "the timed updates' loss: Fathom '$fl', PyTorch '$el'"
+fi
+
+# Ablations: each variant ran with its override, and each has a row.
+ok=1
+for v in fused_kernels=false token_layout=PACKED prefetch=0 log_every_steps=1 unoptimised; do
+  r=$(result tiny fathom "$v")
+  [ "$(field "$r" status)" = ok ] || { ok=0; echo "  $v: '$r'"; }
+done
+cfg=$OUT/logs/tiny-fathom
+grep -q 'fused_kernels: false' "$cfg-fused_kernels-false-1024.pbtxt" &&
+  grep -q 'token_layout: PACKED' "$cfg-token_layout-PACKED-1024.pbtxt" &&
+  grep -q 'prefetch: 0' "$cfg-prefetch-0-1024.pbtxt" &&
+  grep -q 'log_every_steps: 1 ' "$cfg-log_every_steps-1-1024.pbtxt" &&
+  grep -q 'log_every_steps: 2 ' "$cfg-default-1024.pbtxt" || ok=0
+if [ "$ok" = 1 ] && [ "$(field "$(result tiny fathom log_every_steps=1)" log_every)" = 1 ]; then
+  pass "ablations: 5 runs, each with its override; the one read every update timed from per-update lines"
+else
+  fail "ablations: a run failed or a config lacks its override (above; $OUT/logs)"
+fi
+if grep -q '^| tiny | 1024 | ' "$OUT/table.md" && grep -q '| tiny | 1024 | data.batch.prefetch 0 | ' "$OUT/table.md" &&
+    grep -q '| tiny | 1024 | all four off (the equivalence check' "$OUT/table.md" &&
+    grep -q '^note: .* runs are not fair' "$OUT/table.md" && grep -q '^| tiny | 1024 | ' "$TMP/run.out"; then
+  pass "table.md: the throughput and ablation tables, the unfair runs noted; printed at the end too"
+else
+  cat "$OUT/table.md"; fail "table.md lacks a row (above)"
+fi
+
+# 3. The best batch, reusing the run at 1024.
+rc=0
+PYTHON=$PYTHON bash "$ROOT/bench/train_gpu.sh" "$FATHOM" "${COMMON[@]}" --impls fathom --no_throughput \
+  --best_batch --best_cap 2048 > "$TMP/best.out" 2>&1 || rc=$?
+if [ "$rc" = 0 ] && grep -q 'fathom default max_tokens 1024: .*(reused from ' "$TMP/best.out" &&
+    [ "$(field "$(result tiny fathom best_batch 2048)" status)" = ok ] &&
+    grep -qE '^\| tiny \| fathom \| 2048, [0-9,]+ \| [0-9]+, [0-9,]+, n/a \| none \| 1024, 2048 \|' "$OUT/table.md"; then
+  pass "--best_batch: 1024 reused, 2048 trained, the largest and the fastest in the table"
+else
+  tail -20 "$TMP/best.out"; grep '^| tiny | fathom' "$OUT/table.md"; fail "--best_batch (above)"
+fi
+
+# 4. train_gpu.sh's library listing. A wrapper as bench/gpu_check.sh writes one: ldd exits 1 on it.
 printf '#!/bin/sh\nexec "%s" "$@"\n' "$FATHOM" > "$TMP/fathom-wrapper"
 chmod +x "$TMP/fathom-wrapper"
 if ldd "$TMP/fathom-wrapper" > /dev/null 2>&1; then
