@@ -128,11 +128,18 @@ TEST(ConfigTest, TextToSqlNeedsTables) {
 }
 
 TEST(ConfigTest, ShippedConfigsAreValid) {
-  const std::string source_dir = testing::SourceDir();
-  for (const char* name : {"multi30k_admin.pbtxt", "spider_dt_fixup.pbtxt"}) {
-    auto config = LoadRunConfig(source_dir + "/configs/" + name);
-    EXPECT_TRUE(config.ok()) << name << ": " << config.status();
+  // Every config in configs/, as `fathom train` checks it before starting MPI.
+  const std::filesystem::path dir = testing::SourceDir() + "/configs";
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".pbtxt") continue;
+    auto config = LoadRunConfig(entry.path().string());
+    ASSERT_TRUE(config.ok()) << entry.path() << ": " << config.status();
+    EXPECT_TRUE(ValidateTrainConfig(*config).ok())
+        << entry.path() << ": " << ValidateTrainConfig(*config);
+    ++checked;
   }
+  EXPECT_GE(checked, 4);  // multi30k_admin, spider_dt_fixup(_2cpu), geoquery_dt_fixup
 }
 
 TEST(ConfigTest, TrainingNeedsAStopConditionAndDecodingItsOwnBudget) {
