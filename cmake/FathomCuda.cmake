@@ -11,7 +11,13 @@
 #     -DNCCL_ROOT="$(python3 -c 'import nvidia.nccl as n;print(n.__path__[0])')"
 # (NCCL_ROOT may be left out: FindNCCL.cmake looks beside the torch package first.)
 #
-# Sets FATHOM_TORCH_CUDA and FATHOM_WITH_NCCL (ON/OFF).
+# Sets FATHOM_TORCH_CUDA, FATHOM_WITH_NCCL and FATHOM_KERNELS_CUDA (ON/OFF).
+#
+# Fathom's own CUDA kernels (kernels/*.cu) are compiled when LibTorch has CUDA and a CUDA compiler
+# is named (-DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc), for the architectures of
+#   -DFATHOM_CUDA_ARCHITECTURES="90"   (default: H100/H200; e.g. "80;90" for A100 too)
+# set on that target alone: LibTorch's CMake config resets CMAKE_CUDA_ARCHITECTURES, and a
+# cache may hold another value, so neither is used.
 
 set(FATHOM_NCCL AUTO CACHE STRING
     "Build the NCCL backend: AUTO (when LibTorch has CUDA and NCCL is found), ON or OFF")
@@ -75,4 +81,26 @@ else()
     message(WARNING "Fathom: LibTorch has CUDA but NCCL was not found, so GPU runs are limited to "
       "one process: set NCCL_ROOT to the directory holding include/nccl.h and lib/libnccl.so.2")
   endif()
+endif()
+
+set(FATHOM_CUDA_ARCHITECTURES "90" CACHE STRING
+    "CUDA architectures the kernels of kernels/ are compiled for (90: H100, H200)")
+set(FATHOM_KERNELS_CUDA OFF)
+if(FATHOM_TORCH_CUDA AND CMAKE_CUDA_COMPILER)
+  set(FATHOM_KERNELS_CUDA ON)
+  # Every target links the shared CUDA runtime, the one LibTorch loads (CMake's default is the
+  # static one, which would be a second runtime beside LibTorch's in the same process).
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
+  # LibTorch's CMake config appends its own nvcc flags to CMAKE_CUDA_FLAGS: a -gencode for every
+  # architecture the wheel was built for (sm_50 among them, which CUDA 13's nvcc refuses) and
+  # options for its own sources. Dropping that normal variable leaves the cache's flags (empty
+  # unless given) and the architectures of FATHOM_CUDA_ARCHITECTURES.
+  unset(CMAKE_CUDA_FLAGS)
+  find_package(CUDAToolkit REQUIRED)
+  message(STATUS "Fathom: CUDA kernels of kernels/ compiled by ${CMAKE_CUDA_COMPILER} for "
+    "architectures ${FATHOM_CUDA_ARCHITECTURES}")
+elseif(FATHOM_TORCH_CUDA)
+  message(WARNING "Fathom: LibTorch has CUDA but no CMAKE_CUDA_COMPILER is set, so kernels/ is "
+    "built without its CUDA kernels (the fused paths fall back to LibTorch): configure with "
+    "-DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc")
 endif()
