@@ -51,12 +51,14 @@ torch::Tensor MultiHeadAttentionImpl::SelfAttend(const torch::Tensor& x,
   const int64_t d = heads_ * d_head_;
   torch::Tensor qkv = packing.Unpack(ProjectTogether(x, {q_proj, k_proj, v_proj}));  // [B, T, 3d]
   // Rows padded on the right need no padding mask under a causal one (padding rows' outputs
-  // are dropped by Pack), which lets LibTorch 2.x pick its causal flash kernel.
-  const torch::Tensor key_padding =
-      causal && packing.right_aligned() ? torch::Tensor() : packing.padding();
+  // are dropped by Pack, or ignored in the padded layout), which lets LibTorch 2.x pick its
+  // causal flash kernel. Otherwise the padded layout brings its own masks (made once a stack).
+  const bool unmasked = causal && packing.right_aligned();
+  const torch::Tensor key_padding = unmasked ? torch::Tensor() : packing.padding();
   torch::Tensor context =
       Context(SplitHeads(qkv.narrow(-1, 0, d)), SplitHeads(qkv.narrow(-1, d, d)),
-              SplitHeads(qkv.narrow(-1, 2 * d, d)), key_padding, causal, relations);
+              SplitHeads(qkv.narrow(-1, 2 * d, d)), key_padding, causal, relations,
+              packing.padded() && !unmasked ? &packing : nullptr);
   return out_proj(packing.Pack(context));
 }
 
@@ -110,7 +112,8 @@ torch::Tensor MultiHeadAttentionImpl::Blocked(const torch::Tensor& key_padding, 
 torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tensor& k,
                                               const torch::Tensor& v,
                                               const torch::Tensor& key_padding, bool causal,
-                                              const torch::Tensor& relations) {
+                                              const torch::Tensor& relations,
+                                              const TokenPacking* padded_self) {
   const int64_t B = q.size(0), T = q.size(2), S = k.size(2);
   const bool relational = relation_k.defined() && relations.defined();
   const double p = is_training() ? dropout_ : 0.0;
@@ -123,14 +126,18 @@ torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tens
       context = at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true);
     } else {
       // No mask is an empty optional: an undefined tensor in it is an error in LibTorch 2.x.
-      const torch::Tensor blocked = Blocked(key_padding, causal, B, T, S, q.device());
       std::optional<torch::Tensor> visible;
-      if (blocked.defined()) visible = blocked.logical_not();
+      if (padded_self != nullptr) {
+        visible = padded_self->SelfAttentionMask(causal, /*visible=*/true);
+      } else if (const torch::Tensor blocked = Blocked(key_padding, causal, B, T, S, q.device());
+                 blocked.defined()) {
+        visible = blocked.logical_not();
+      }
       context = at::scaled_dot_product_attention(q, k, v, visible, p, false);
     }
   }
 #endif
-  if (!context.defined() && T == 1 && !relational) {
+  if (!context.defined() && T == 1 && !relational && padded_self == nullptr) {
     // One query per row (incremental decoding): broadcast products instead of a batched matrix
     // multiply, whose CPU kernel dispatches one tiny GEMM per (row, head) pair.
     torch::Tensor scores =
@@ -154,7 +161,9 @@ torch::Tensor MultiHeadAttentionImpl::Context(torch::Tensor q, const torch::Tens
       torch::Tensor q_rel = torch::matmul(q, relation_k.t());  // [B, H, T, R]
       scores = scores + q_rel.gather(3, rel);
     }
-    const torch::Tensor blocked = Blocked(key_padding, causal, B, T, S, q.device());
+    const torch::Tensor blocked = padded_self != nullptr
+                                      ? padded_self->SelfAttentionMask(causal, /*visible=*/false)
+                                      : Blocked(key_padding, causal, B, T, S, q.device());
     if (blocked.defined()) scores.masked_fill_(blocked, -std::numeric_limits<float>::infinity());
     torch::Tensor weights = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
     weights = Dropout(weights, p, true);

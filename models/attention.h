@@ -28,9 +28,9 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
                        const torch::Tensor& key_padding, bool causal,
                        const torch::Tensor& relations = {});
 
-  // Packed layout (TokenPacking): rows [N, d] of the real positions in, rows [N, d] out. The
-  // projections see only real rows; self-attention projects Q, K and V in one matrix multiply,
-  // cross-attention K and V.
+  // Rows laid out by a TokenPacking: rows [N, d] in, rows [N, d] out (packed: the real
+  // positions, whose projections see only real rows; padded: all B * T positions, padding keys
+  // masked). Self-attention projects Q, K and V in one matrix multiply, cross-attention K and V.
   torch::Tensor SelfAttend(const torch::Tensor& x, const TokenPacking& packing, bool causal,
                            const torch::Tensor& relations = {});
   torch::Tensor CrossAttend(const torch::Tensor& query, const TokenPacking& query_packing,
@@ -45,9 +45,11 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   torch::Tensor SplitHeads(const torch::Tensor& x) const;
   // q, k, v [B, H, *, d_head], q not yet scaled. Returns the heads' context merged, [B, T, d],
   // before out_proj.
+  // padded_self: self-attention in the padded layout, whose masks (TokenPacking::
+  // SelfAttentionMask) replace key_padding's.
   torch::Tensor Context(torch::Tensor q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& key_padding, bool causal,
-                        const torch::Tensor& relations);
+                        const torch::Tensor& relations, const TokenPacking* padded_self = nullptr);
   // The keys each query may not see, true where blocked, broadcastable to [B, H, T, S]; undefined
   // when nothing is.
   static torch::Tensor Blocked(const torch::Tensor& key_padding, bool causal, int64_t B, int64_t T,

@@ -40,9 +40,10 @@ torch::Tensor Seq2SeqImpl::Encode(const torch::Tensor& source, const torch::Tens
 }
 
 torch::Tensor Seq2SeqImpl::Decode(const torch::Tensor& target_input, const torch::Tensor& memory,
-                                  const torch::Tensor& source, AdminProfile* profile) {
+                                  const torch::Tensor& source, AdminProfile* profile,
+                                  bool right_aligned_targets) {
   return decoder(DecoderInput(target_input), target_input.eq(options_.pad_id), memory,
-                 source.eq(options_.pad_id), profile);
+                 source.eq(options_.pad_id), profile, right_aligned_targets);
 }
 
 DecoderCache Seq2SeqImpl::StartDecoding(const torch::Tensor& memory, const torch::Tensor& source) {

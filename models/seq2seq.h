@@ -20,12 +20,17 @@ class Seq2SeqImpl : public torch::nn::Module {
   torch::Tensor EncoderInput(const torch::Tensor& source);
   torch::Tensor DecoderInput(const torch::Tensor& target_input);
 
-  // source [B, S] int64; relations [B, S, S] int64 or undefined. Returns memory [B, S, d].
+  // source [B, S] int64; relations [B, S, S] int64 or undefined. Returns memory [B, S, d]. The
+  // stacks run in ModelOptions::token_layout's layout: the values at padding positions are zero
+  // (packed) or finite and meaningless (padded); consumers mask them.
   torch::Tensor Encode(const torch::Tensor& source, const torch::Tensor& relations = {},
                        AdminProfile* profile = nullptr);
-  // Returns the decoder's last hidden states [B, T, d].
+  // Returns the decoder's last hidden states [B, T, d]. right_aligned_targets: every row of
+  // target_input is padded on the right only (data::MakeBatch's batches are), a promise that
+  // spares the padded layout's causal self-attention its padding mask (DecoderImpl::forward).
   torch::Tensor Decode(const torch::Tensor& target_input, const torch::Tensor& memory,
-                       const torch::Tensor& source, AdminProfile* profile = nullptr);
+                       const torch::Tensor& source, AdminProfile* profile = nullptr,
+                       bool right_aligned_targets = false);
   // Incremental decoding (beam search): StartDecoding caches the source side; each
   // DecodeStep feeds one token per row [N] and returns the last hidden state [N, d].
   DecoderCache StartDecoding(const torch::Tensor& memory, const torch::Tensor& source);

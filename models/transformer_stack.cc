@@ -95,7 +95,8 @@ torch::Tensor DecoderLayerImpl::Step(const torch::Tensor& y, DecoderCache& cache
   return ffn_residual(h, [&](const torch::Tensor& in) { return ffn(in); });
 }
 
-EncoderImpl::EncoderImpl(const ModelOptions& o) : checkpointing_(o.activation_checkpointing) {
+EncoderImpl::EncoderImpl(const ModelOptions& o)
+    : checkpointing_(o.activation_checkpointing), layout_(o.token_layout) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.encoder_layers; ++i) layers->push_back(EncoderLayer(o));
   if (o.norm_scheme() == NormScheme::kPreLn) {
@@ -106,7 +107,7 @@ EncoderImpl::EncoderImpl(const ModelOptions& o) : checkpointing_(o.activation_ch
 
 torch::Tensor EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& padding,
                                    const torch::Tensor& relations, AdminProfile* profile) {
-  const TokenPacking packing(padding);
+  const TokenPacking packing = LayoutFor(layout_, padding, profile != nullptr);
   torch::Tensor h = packing.Pack(x);
   const bool checkpoint = Checkpoints(checkpointing_, is_training(), profile, {h});
   for (const auto& layer : *layers) {
@@ -128,7 +129,8 @@ torch::Tensor EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& 
   return packing.Unpack(h);
 }
 
-DecoderImpl::DecoderImpl(const ModelOptions& o) : checkpointing_(o.activation_checkpointing) {
+DecoderImpl::DecoderImpl(const ModelOptions& o)
+    : checkpointing_(o.activation_checkpointing), layout_(o.token_layout) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.decoder_layers; ++i) layers->push_back(DecoderLayer(o));
   if (o.norm_scheme() == NormScheme::kPreLn) {
@@ -139,9 +141,10 @@ DecoderImpl::DecoderImpl(const ModelOptions& o) : checkpointing_(o.activation_ch
 
 torch::Tensor DecoderImpl::forward(const torch::Tensor& y, const torch::Tensor& target_padding,
                                    const torch::Tensor& memory, const torch::Tensor& memory_padding,
-                                   AdminProfile* profile) {
-  const TokenPacking target_packing(target_padding);
-  const TokenPacking memory_packing(memory_padding);
+                                   AdminProfile* profile, bool right_aligned_targets) {
+  const TokenPacking target_packing =
+      LayoutFor(layout_, target_padding, profile != nullptr, right_aligned_targets);
+  const TokenPacking memory_packing = LayoutFor(layout_, memory_padding, profile != nullptr);
   const torch::Tensor packed_memory = memory_packing.Pack(memory);
   torch::Tensor h = target_packing.Pack(y);
   const bool checkpoint = Checkpoints(checkpointing_, is_training(), profile, {h, packed_memory});

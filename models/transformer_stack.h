@@ -16,7 +16,7 @@ namespace fathom::models {
 class EncoderLayerImpl : public torch::nn::Module {
  public:
   explicit EncoderLayerImpl(const ModelOptions& o);
-  // x: the real positions' rows [N, d] (see TokenPacking); relations [B, S, S] or undefined.
+  // x: the rows [N, d] of `packing`'s layout (TokenPacking); relations [B, S, S] or undefined.
   torch::Tensor forward(const torch::Tensor& x, const TokenPacking& packing,
                         const torch::Tensor& relations, AdminProfile* profile);
   MultiHeadAttention self_attention{nullptr};
@@ -38,7 +38,7 @@ struct DecoderCache {
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   explicit DecoderLayerImpl(const ModelOptions& o);
-  // y, memory: real positions' rows [N, d] of the target and the source.
+  // y, memory: rows [N, d] of the target and the source in their packings' layouts.
   torch::Tensor forward(const torch::Tensor& y, const TokenPacking& target_packing,
                         const torch::Tensor& memory, const TokenPacking& memory_packing,
                         AdminProfile* profile);
@@ -54,6 +54,8 @@ class EncoderImpl : public torch::nn::Module {
  public:
   explicit EncoderImpl(const ModelOptions& o);
   // x: embedded source [B, S, d]; padding [B, S] true at padding; relations [B, S, S] or undefined.
+  // Runs in the layout of ModelOptions::token_layout (packed whenever `profile` is given); the
+  // output at padding positions is zero (packed) or finite and meaningless (padded).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding,
                         const torch::Tensor& relations = {}, AdminProfile* profile = nullptr);
   torch::nn::ModuleList layers{nullptr};
@@ -62,15 +64,21 @@ class EncoderImpl : public torch::nn::Module {
 
  private:
   bool checkpointing_;  // ModelOptions::activation_checkpointing
+  proto::ModelConfig::TokenLayout layout_;
 };
 TORCH_MODULE(Encoder);
 
 class DecoderImpl : public torch::nn::Module {
  public:
   explicit DecoderImpl(const ModelOptions& o);
+  // y: embedded target [B, T, d]; memory [B, S, d] from the encoder. Layout as the encoder's;
+  // the output at target padding is zero (packed) or finite and meaningless (padded).
+  // right_aligned_targets: the caller guarantees every target row is padded on the right only
+  // (as data::MakeBatch pads), so that the padded layout's causal self-attention can go without
+  // a padding mask (LibTorch 2.x's causal flash kernel); the packed layout finds out itself.
   torch::Tensor forward(const torch::Tensor& y, const torch::Tensor& target_padding,
                         const torch::Tensor& memory, const torch::Tensor& memory_padding,
-                        AdminProfile* profile = nullptr);
+                        AdminProfile* profile = nullptr, bool right_aligned_targets = false);
   // Incremental decoding: a cache holding the source's cross-attention keys and values, then
   // one embedded position [N, 1, d] at a time; equals forward() on the whole prefix.
   DecoderCache StartCache(const torch::Tensor& memory, const torch::Tensor& memory_padding);
@@ -81,6 +89,7 @@ class DecoderImpl : public torch::nn::Module {
 
  private:
   bool checkpointing_;  // ModelOptions::activation_checkpointing
+  proto::ModelConfig::TokenLayout layout_;
 };
 TORCH_MODULE(Decoder);
 
