@@ -20,7 +20,7 @@
 #       [--compile_scope auto|model|layers] [--admin_init ADMIN_CONSTANT|ADMIN] [--peak_tflops X]
 #       [--activation_checkpointing] [--work DIR] [--out DIR] [--reuse]
 #       [--equiv_model base] [--equiv_steps 200] [--equiv_lr_warmup 4000] [--equiv_log_every 10]
-#       [--rtol R] [--rtol_first R] [--best_cap 131072] [--best_bisect 1]
+#       [--rtol R] [--rtol_first R] [--best_cap 131072] [--best_bisect 1] [--ablation_variants "..."]
 #       [--max_batch_impls "fathom eager"] [--resolution 2048]
 #       [--device cuda|cpu] [--corpus PREFIX] [--compile_backend inductor] [--loader_workers 2]
 #   bench/train_gpu.sh [FATHOM] --print_linkage
@@ -34,7 +34,7 @@
 # default 2^-7 of the loss; bench/README.md says why). Written to OUT/equivalence.md.
 # --ablations runs Fathom once more per model with each optimisation off (a config override
 # each: distributed.fused_kernels false, model.token_layout PACKED, data.batch.prefetch 0,
-# eval.log_every_steps 1, and all four at once).
+# eval.log_every_steps 1, and all four at once; --ablation_variants names a subset).
 # --best_batch: for each model and implementation, max_tokens doubled from --max_tokens until a run
 # runs out of memory (or --best_cap), then --best_bisect bisections; reports the largest that
 # trains the run's updates and the fastest.
@@ -71,6 +71,7 @@ COMPILE_SCOPE=auto COMPILE_BACKEND=inductor LOADER_WORKERS=2 ADMIN_INIT=ADMIN_CO
 THROUGHPUT=1 EQUIVALENCE=0 ABLATIONS=0 BEST_BATCH=0 MAX_BATCH=0 REUSE=0 PRINT_LINKAGE=0
 EQUIV_MODEL=base EQUIV_STEPS=200 EQUIV_LR_WARMUP=4000 EQUIV_LOG_EVERY=10 RTOL='' RTOL_FIRST=''
 BEST_CAP=131072 BEST_BISECT=1 MAX_BATCH_IMPLS="fathom eager" RESOLUTION=2048
+ABLATION_VARIANTS="fused_kernels=false token_layout=PACKED prefetch=0 log_every_steps=1 unoptimised"
 CHECKPOINTING=false DEVICE=cuda CORPUS_GIVEN=''
 usage() { sed -n '/^#   bench\/train_gpu.sh \[FATHOM\] \[--models/,/--print_linkage$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then FATHOM=$1; shift; fi
@@ -108,6 +109,7 @@ while [ $# -gt 0 ]; do
     --rtol_first) RTOL_FIRST=$2 ;;
     --best_cap) BEST_CAP=$2 ;;
     --best_bisect) BEST_BISECT=$2 ;;
+    --ablation_variants) ABLATION_VARIANTS=$2 ;;
     --max_batch_impls) MAX_BATCH_IMPLS=$2 ;;
     --resolution) RESOLUTION=$2 ;;
     --work) WORK=$2 ;;
@@ -150,9 +152,12 @@ for n in "$MAX_TOKENS" "$WINDOW" "$WINDOWS" "$EQUIV_STEPS" "$EQUIV_LOG_EVERY" "$
 done
 [[ "$WARMUP_WINDOWS" =~ ^[0-9]+$ ]] || die "--warmup_windows $WARMUP_WINDOWS: not a whole number"
 [ $((EQUIV_STEPS % EQUIV_LOG_EVERY)) = 0 ] || die "--equiv_log_every must divide --equiv_steps"
+# On the CPU (checking the scripts, not measuring) one thread a side: on a shared machine more
+# only spin in OpenMP's barriers (a tiny run takes 3 times as long with 2).
+DEVICE_EXTRA=''
 case "$DEVICE" in
   cuda) PRECISION=BF16 ;;
-  cpu) PRECISION=FP32 ;;
+  cpu) PRECISION=FP32 DEVICE_EXTRA=' threads: 1'; export OMP_NUM_THREADS=1 ;;
   *) die "--device $DEVICE: cuda or cpu" ;;
 esac
 "$PYTHON" -c 'import numpy' 2>/dev/null || die "$PYTHON cannot import numpy (set PYTHON=...)"
@@ -263,7 +268,7 @@ init { method: $INIT }
 optim { optimizer: ADAM lr: 7e-4 beta1: 0.9 beta2: 0.98 ${6:-warmup_steps: 4000} label_smoothing: 0.1 $4 }
 eval { log_every_steps: $5 valid_every_steps: 1000000000 }
 checkpoint { save_every_steps: 1000000000 keep_last: 1 keep_best: 0 }
-distributed { device: "$DEVICE" precision: $PRECISION$DIST_EXTRA }
+distributed { device: "$DEVICE" precision: $PRECISION$DEVICE_EXTRA$DIST_EXTRA }
 CFG
 }
 
@@ -480,7 +485,7 @@ if [ "$ABLATIONS" = 1 ] && [ -n "$MODELS" ]; then
   echo "== ablations: Fathom with one optimisation off at a time, max_tokens $MAX_TOKENS"
   for name in $MODELS; do
     echo "$name:"
-    for variant in default fused_kernels=false token_layout=PACKED prefetch=0 log_every_steps=1 unoptimised; do
+    for variant in default $ABLATION_VARIANTS; do
       run_impl "$name" fathom "$variant" "$MAX_TOKENS"
     done
   done
