@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/residual_layer_norm.h"
 #include "models/dropout.h"
 
 namespace fathom::models {
@@ -15,8 +16,8 @@ double Variance(double sum, double sum_sq, double count) {
 
 }  // namespace
 
-ResidualImpl::ResidualImpl(int64_t d_model, NormScheme scheme, double dropout)
-    : scheme_(scheme), dropout_(dropout) {
+ResidualImpl::ResidualImpl(int64_t d_model, NormScheme scheme, double dropout, bool fused_kernels)
+    : scheme_(scheme), dropout_(dropout), fused_kernels_(fused_kernels) {
   if (scheme != NormScheme::kNone) {
     norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})));
   }
@@ -32,7 +33,9 @@ torch::Tensor ResidualImpl::forward(
     case NormScheme::kNone:
       return x + Dropout(branch(x), dropout_, is_training());
     case NormScheme::kPostLn:
-      return norm(x + Dropout(branch(x), dropout_, is_training()));
+      return kernels::ResidualLayerNorm(x, Dropout(branch(x), dropout_, is_training()),
+                                        torch::Tensor(), norm->weight, norm->bias,
+                                        norm->options.eps(), fused_kernels_);
     case NormScheme::kAdmin:
       break;
   }
@@ -42,8 +45,13 @@ torch::Tensor ResidualImpl::forward(
     profile->omegas.push_back(profile->r);
   }
   torch::Tensor f = Dropout(branch(x), dropout_, is_training());
+  if (profile == nullptr) {
+    return kernels::ResidualLayerNorm(x, f, omega, norm->weight, norm->bias, norm->options.eps(),
+                                      fused_kernels_);
+  }
+  // Admin's profiling pass: the variances of omega * x and f(x) need omega * x on its own.
   torch::Tensor scaled = x * omega;
-  if (profile != nullptr) {
+  {
     torch::NoGradGuard no_grad;
     // The stacks pass only real positions (TokenPacking), so every element counts.
     const torch::Tensor a = scaled.detach().to(torch::kDouble);

@@ -27,11 +27,14 @@ struct AdminProfile {
 
 class ResidualImpl : public torch::nn::Module {
  public:
-  ResidualImpl(int64_t d_model, NormScheme scheme, double dropout);
+  // With `fused_kernels`, Post-LN and Admin run LN(omega * x + f) as one CUDA kernel
+  // (kernels/residual_layer_norm.h) on CUDA tensors in a build that has it; the result equals
+  // LibTorch's to float32 rounding, and on the CPU nothing changes.
+  ResidualImpl(int64_t d_model, NormScheme scheme, double dropout, bool fused_kernels = false);
 
   // Applies the sublayer around `branch`. With `profile`, first sets omega to profile->r, then
   // updates r from the reduced variances of omega * x and f(x) over every row of x, which the
-  // stacks give as real positions only (TokenPacking).
+  // stacks give as real positions only (TokenPacking); that pass never uses the fused kernel.
   torch::Tensor forward(const torch::Tensor& x,
                         const std::function<torch::Tensor(const torch::Tensor&)>& branch,
                         AdminProfile* profile = nullptr);
@@ -43,6 +46,7 @@ class ResidualImpl : public torch::nn::Module {
  private:
   NormScheme scheme_;
   double dropout_;
+  bool fused_kernels_;
 };
 TORCH_MODULE(Residual);
 
