@@ -1,5 +1,8 @@
 #include "trainer/loss.h"
 
+#include "kernels/kernels_built.h"
+#include "kernels/label_smoothed_cross_entropy.h"
+
 namespace fathom::trainer {
 namespace {
 
@@ -42,8 +45,15 @@ struct SmoothedCrossEntropy : public torch::autograd::Function<SmoothedCrossEntr
 }  // namespace
 
 LossSums LabelSmoothedCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets,
-                                   double smoothing, int64_t pad) {
+                                   double smoothing, int64_t pad, bool fused) {
   const int64_t vocab = logits.size(-1);
+  if (fused && logits.is_cuda() && kernels::CudaKernelsBuilt()) {
+    const torch::Tensor rows = logits.reshape({-1, vocab}), flat_targets = targets.reshape({-1});
+    if (kernels::CrossEntropyKernelApplies(rows, flat_targets)) {
+      torch::Tensor sums = kernels::LabelSmoothedCrossEntropy(rows, flat_targets, smoothing, pad);
+      return {sums[0], sums[1].detach()};
+    }
+  }
   torch::Tensor sums = SmoothedCrossEntropy::apply(logits.to(torch::kFloat).reshape({-1, vocab}),
                                                    targets.reshape({-1}), smoothing, pad);
   return {sums[0], sums[1].detach()};

@@ -13,9 +13,12 @@ struct LossSums {
 };
 
 // logits [B, T, V] (any float type; computed in float32), targets [B, T] with `pad` ignored.
-// No host synchronisation: the token count comes from the batch, not from here.
+// No host synchronisation: the token count comes from the batch, not from here. With `fused`,
+// CUDA logits of float32 or bfloat16 in a build with the CUDA kernels go through
+// kernels/label_smoothed_cross_entropy.h (the same sums to float32 rounding, one read of the
+// logits, the gradient in the logits' dtype); otherwise, and on the CPU, LibTorch ops.
 LossSums LabelSmoothedCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets,
-                                   double smoothing, int64_t pad);
+                                   double smoothing, int64_t pad, bool fused = false);
 
 }  // namespace fathom::trainer
 
