@@ -13,6 +13,7 @@
 #include "proto/config_io.h"
 #include "trainer/device_batch.h"
 #include "trainer/optimizer.h"
+#include "trainer/step_runner.h"
 
 namespace fathom::testing {
 
@@ -60,6 +61,15 @@ inline trainer::OptimizerOptions DefaultAdam() {
   proto::OptimConfig optim;
   ResolveDefaults(&optim);
   return trainer::OptimizerOptions::FromProto(optim);
+}
+
+// One update of `runner` read back at once, as the trainer reads every update on the CPU and in
+// float16.
+inline absl::StatusOr<trainer::StepStats> UpdateAndRead(
+    trainer::StepRunner& runner, const std::vector<trainer::DeviceBatch>& micro_batches, double lr,
+    trainer::StopVote vote = {}) {
+  if (absl::Status updated = runner.Update(micro_batches, lr, vote); !updated.ok()) return updated;
+  return runner.Read();
 }
 
 inline std::vector<torch::Tensor> Snapshot(const std::vector<torch::Tensor>& parameters) {

@@ -55,7 +55,8 @@ TrainingRun Train(const torch::Device& device, torch::ScalarType dtype) {
   StepRunner runner(model, &optimizer, &alone, options, scaler ? &*scaler : nullptr);
   TrainingRun run;
   for (int step = 0; step < kUpdates; ++step) {
-    auto stats = runner.Update({Moved(testing::TinyBatch(0, step % 4), device)}, 3e-3);
+    auto stats =
+        testing::UpdateAndRead(runner, {Moved(testing::TinyBatch(0, step % 4), device)}, 3e-3);
     EXPECT_TRUE(stats.ok()) << stats.status();
     if (!stats.ok()) break;
     EXPECT_TRUE(stats->finite) << "step " << step;

@@ -142,7 +142,7 @@ TEST(StepRunnerLossScalingTest, SkipsOverflowsThenTrainsLikeNoScaling) {
   double expected_scale = std::ldexp(1.0, 127);
   for (;; ++skipped) {
     ASSERT_LT(skipped, 100) << "the scale never came down to fit";
-    auto stats = scaled_runner.Update({testing::TinyBatch(0, 1)}, 1e-3);
+    auto stats = testing::UpdateAndRead(scaled_runner, {testing::TinyBatch(0, 1)}, 1e-3);
     ASSERT_TRUE(stats.ok()) << stats.status();
     EXPECT_EQ(stats->loss_scale, expected_scale);
     EXPECT_TRUE(stats->finite) << "a gradient overflow is not a diverged loss";
@@ -159,14 +159,14 @@ TEST(StepRunnerLossScalingTest, SkipsOverflowsThenTrainsLikeNoScaling) {
   EXPECT_EQ(scaled_opt.steps(), 1);
   EXPECT_EQ(scaler.growth_tracker(), 1);
 
-  auto first = plain_runner.Update({testing::TinyBatch(0, 1)}, 1e-3);
+  auto first = testing::UpdateAndRead(plain_runner, {testing::TinyBatch(0, 1)}, 1e-3);
   ASSERT_TRUE(first.ok());
   EXPECT_FALSE(first->skipped);
   EXPECT_EQ(first->loss_scale, 1.0);
   EXPECT_EQ(testing::MaxDifference(scaled->parameters(), plain->parameters()), 0.0);
   for (int step = 2; step <= 6; ++step) {
-    auto a = scaled_runner.Update({testing::TinyBatch(0, step)}, 1e-3);
-    auto b = plain_runner.Update({testing::TinyBatch(0, step)}, 1e-3);
+    auto a = testing::UpdateAndRead(scaled_runner, {testing::TinyBatch(0, step)}, 1e-3);
+    auto b = testing::UpdateAndRead(plain_runner, {testing::TinyBatch(0, step)}, 1e-3);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_FALSE(a->skipped);
     EXPECT_EQ(a->loss, b->loss) << "step " << step;
@@ -186,7 +186,7 @@ TEST(StepRunnerLossScalingTest, ANonFiniteLossIsNotAnOverflow) {
     torch::NoGradGuard no_grad;
     model->parameters()[0].view(-1)[0].fill_(std::nan(""));
   }
-  auto stats = runner.Update({testing::TinyBatch(0, 1)}, 1e-3);
+  auto stats = testing::UpdateAndRead(runner, {testing::TinyBatch(0, 1)}, 1e-3);
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_TRUE(stats->skipped);
   EXPECT_FALSE(stats->finite);
@@ -200,7 +200,7 @@ TEST(StepRunnerLossScalingTest, Float16AutocastNeedsCudaBatches) {
   StepOptions options;
   options.fp16_autocast = true;
   StepRunner runner(model, &optimizer, &alone, options);
-  auto stats = runner.Update({testing::TinyBatch(0, 1)}, 1e-3);
+  auto stats = testing::UpdateAndRead(runner, {testing::TinyBatch(0, 1)}, 1e-3);
   ASSERT_FALSE(stats.ok());
   EXPECT_THAT(stats.status().message(), HasSubstr("float16 autocast needs CUDA"));
 }

@@ -72,14 +72,14 @@ TEST(LossScalingMpiTest, AnInfGradientOnOneRankSkipsTheUpdateOnBoth) {
   EXPECT_GT(runner.reducer().num_buckets(), 2);
 
   // A clean update first, so the growth tracker has something to lose.
-  auto clean = runner.Update({testing::TinyBatch(g_comm->rank(), 1)}, 1e-3);
+  auto clean = testing::UpdateAndRead(runner, {testing::TinyBatch(g_comm->rank(), 1)}, 1e-3);
   ASSERT_TRUE(clean.ok()) << clean.status();
   EXPECT_FALSE(clean->skipped);
   EXPECT_EQ(scaler.growth_tracker(), 1);
 
   const std::vector<torch::Tensor> before = testing::Snapshot(model->parameters());
   plant = true;
-  auto poisoned = runner.Update({testing::TinyBatch(g_comm->rank(), 2)}, 1e-3);
+  auto poisoned = testing::UpdateAndRead(runner, {testing::TinyBatch(g_comm->rank(), 2)}, 1e-3);
   plant = false;
   ASSERT_TRUE(poisoned.ok()) << poisoned.status();
   // Both ranks: skipped, not a divergence, the loss itself finite, the scale halved.
@@ -98,7 +98,7 @@ TEST(LossScalingMpiTest, AnInfGradientOnOneRankSkipsTheUpdateOnBoth) {
 
   // Three clean updates in a row grow the scale back; the ranks stay identical throughout.
   for (int step = 3; step <= 5; ++step) {
-    auto stats = runner.Update({testing::TinyBatch(g_comm->rank(), step)}, 1e-3);
+    auto stats = testing::UpdateAndRead(runner, {testing::TinyBatch(g_comm->rank(), step)}, 1e-3);
     ASSERT_TRUE(stats.ok()) << stats.status();
     EXPECT_FALSE(stats->skipped) << "step " << step;
     EXPECT_EQ(stats->loss_scale, 32768) << "step " << step;
@@ -127,8 +127,8 @@ TEST(LossScalingMpiTest, ScaledTrainingEqualsUnscaledAcrossRanks) {
     // Two micro-batches: the scale also applies to the accumulated, uncommunicated one.
     std::vector<DeviceBatch> batches = {testing::TinyBatch(2 * g_comm->rank(), step),
                                         testing::TinyBatch(2 * g_comm->rank() + 1, step)};
-    auto a = scaled_runner.Update(batches, 1e-3);
-    auto b = plain_runner.Update(batches, 1e-3);
+    auto a = testing::UpdateAndRead(scaled_runner, batches, 1e-3);
+    auto b = testing::UpdateAndRead(plain_runner, batches, 1e-3);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_FALSE(a->skipped);
     EXPECT_EQ(a->loss_scale, std::ldexp(1024.0, (step - 1) / 2)) << "step " << step;

@@ -48,8 +48,8 @@ TEST(TrainMpiTest, TwoRanksWithBTokensTrainLikeOneRankWith2BTokens) {
     const DeviceBatch mine = testing::TinyBatch(g_comm->rank(), step);
     const DeviceBatch both =
         Concatenate({testing::TinyBatch(0, step), testing::TinyBatch(1, step)}, 0);
-    auto a = dist_runner.Update({mine}, 1e-3);
-    auto b = single_runner.Update({both}, 1e-3);
+    auto a = testing::UpdateAndRead(dist_runner, {mine}, 1e-3);
+    auto b = testing::UpdateAndRead(single_runner, {both}, 1e-3);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_EQ(a->target_tokens, b->target_tokens);
     EXPECT_NEAR(a->loss, b->loss, 1e-5) << "step " << step;
@@ -81,8 +81,8 @@ TEST(TrainMpiTest, GradientAccumulationEqualsOneBigBatch) {
     DeviceBatch all = Concatenate({testing::TinyBatch(0, step), testing::TinyBatch(1, step),
                                    testing::TinyBatch(2, step), testing::TinyBatch(3, step)},
                                   0);
-    auto a = acc_runner.Update(mine, 1e-3);
-    auto b = single_runner.Update({all}, 1e-3);
+    auto a = testing::UpdateAndRead(acc_runner, mine, 1e-3);
+    auto b = testing::UpdateAndRead(single_runner, {all}, 1e-3);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_NEAR(a->loss, b->loss, 1e-5);
   }
@@ -103,8 +103,8 @@ TEST(TrainMpiTest, ASecondRunnerOnTheSameModelTrainsLikeOne) {
   StepRunner kept_runner(kept, &kept_opt, g_comm, options);
   for (int step = 1; step <= 3; ++step) {
     StepRunner runner(handed, &handed_opt, g_comm, options);
-    auto a = runner.Update({testing::TinyBatch(g_comm->rank(), step)}, 1e-3);
-    auto b = kept_runner.Update({testing::TinyBatch(g_comm->rank(), step)}, 1e-3);
+    auto a = testing::UpdateAndRead(runner, {testing::TinyBatch(g_comm->rank(), step)}, 1e-3);
+    auto b = testing::UpdateAndRead(kept_runner, {testing::TinyBatch(g_comm->rank(), step)}, 1e-3);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_EQ(a->loss, b->loss) << "step " << step;
   }

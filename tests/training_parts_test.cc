@@ -98,6 +98,31 @@ TEST(OptimizerTest, StateRoundTripsThroughNamedTensors) {
   EXPECT_TRUE(torch::equal(p, q));
 }
 
+// The update with its factor and skip decision as tensors (what StepRunner passes) is the
+// host-scalar update on the CPU, bit for bit, and a nonzero found_inf changes nothing, the step
+// count included.
+TEST(OptimizerTest, TensorFactorAndFoundInfStepLikeTheHostStep) {
+  torch::manual_seed(4);
+  torch::Tensor a = torch::randn({6, 5}).requires_grad_(true);
+  torch::Tensor b = a.detach().clone().requires_grad_(true);
+  Optimizer host({a}, Optim(proto::OptimConfig::RADAM, 0.01));
+  Optimizer device({b}, Optim(proto::OptimConfig::RADAM, 0.01));
+  const torch::Tensor finite = torch::zeros({1}), not_finite = torch::ones({1});
+  for (int step = 0; step < 8; ++step) {
+    const torch::Tensor g = torch::randn({6, 5});
+    a.mutable_grad() = g.clone();
+    b.mutable_grad() = g.clone();
+    const double scale = 1.0 / (3 + step);
+    host.Step(1e-2, scale);
+    device.Step(1e-2, torch::full({1}, scale, torch::kDouble), finite, /*fused=*/true);
+    ASSERT_TRUE(torch::equal(a, b)) << "step " << step;
+    const torch::Tensor before = b.detach().clone();
+    device.Step(1e-2, torch::full({1}, scale, torch::kDouble), not_finite, /*fused=*/true);
+    EXPECT_TRUE(torch::equal(b, before));
+    EXPECT_EQ(device.steps(), host.steps());
+  }
+}
+
 TEST(LossTest, LabelSmoothingMatchesTheFormula) {
   torch::manual_seed(3);
   torch::Tensor logits = torch::randn({2, 3, 7});

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "kernels/kernels_built.h"
+#include "kernels/multi_tensor_adam.h"
 #include "trainer/fused_adam_cpu.h"
 
 namespace fathom::trainer {
@@ -37,8 +39,7 @@ void Optimizer::ZeroGrad() {
   }
 }
 
-void Optimizer::Step(double lr, double grad_scale) {
-  torch::NoGradGuard no_grad;
+AdamCoefficients Optimizer::NextCoefficients(double lr, double grad_scale) {
   ++steps_;
   const double t = static_cast<double>(steps_);
   const double bias1 = 1.0 - std::pow(beta1_, t);
@@ -63,6 +64,61 @@ void Optimizer::Step(double lr, double grad_scale) {
   c.eps = static_cast<float>(eps_);
   c.step = static_cast<float>(lr * (adaptive ? radam_rect : 1.0) / bias1);
   c.adaptive = adaptive;
+  return c;
+}
+
+bool Optimizer::MultiTensorAdamApplies() const {
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const torch::Tensor& p = parameters_[i];
+    if (!p.grad().defined()) continue;
+    const torch::Tensor& g = p.grad();
+    if (!p.is_cuda() || p.device() != parameters_.front().device()) return false;
+    if (p.scalar_type() != torch::kFloat && p.scalar_type() != torch::kBFloat16) return false;
+    if (g.scalar_type() != p.scalar_type() || g.device() != p.device()) return false;
+    if (!p.is_contiguous() || !g.is_contiguous()) return false;
+  }
+  return true;
+}
+
+void Optimizer::Step(double lr, const torch::Tensor& grad_scale, const torch::Tensor& found_inf,
+                     bool fused) {
+  torch::NoGradGuard no_grad;
+  if (fused && kernels::CudaKernelsBuilt() && MultiTensorAdamApplies()) {
+    std::vector<torch::Tensor> params, grads, exp_avg, exp_avg_sq;
+    for (size_t i = 0; i < parameters_.size(); ++i) {
+      if (!parameters_[i].grad().defined()) continue;
+      params.push_back(parameters_[i]);
+      grads.push_back(parameters_[i].grad());
+      exp_avg.push_back(exp_avg_[i]);
+      exp_avg_sq.push_back(exp_avg_sq_[i]);
+    }
+    if (params.empty()) return;
+    const AdamCoefficients c = NextCoefficients(lr, 1.0);
+    kernels::AdamHyper hyper;
+    hyper.beta1 = c.beta1;
+    hyper.beta2 = c.beta2;
+    hyper.eps = c.eps;
+    hyper.l2 = c.l2;
+    hyper.decay = c.decay;
+    hyper.bias2 = c.bias2;
+    hyper.step = c.step;
+    hyper.adaptive = c.adaptive;
+    kernels::MultiTensorAdam(params, grads, exp_avg, exp_avg_sq,
+                             grad_scale.to(torch::kFloat).reshape({1}),
+                             found_inf.to(torch::kFloat).reshape({1}), hyper);
+    return;
+  }
+  // The host reads the decision and the factor: free on the CPU, a wait for the device on CUDA
+  // (fused_kernels false is the path the fused kernel is compared with).
+  if (found_inf.item<double>() != 0) return;
+  Step(lr, grad_scale.item<double>());
+}
+
+void Optimizer::Step(double lr, double grad_scale) {
+  torch::NoGradGuard no_grad;
+  const AdamCoefficients c = NextCoefficients(lr, grad_scale);
+  const bool decoupled = kind_ == proto::OptimConfig::ADAMW;
+  const double bias2 = 1.0 - std::pow(beta2_, static_cast<double>(steps_));  // as c.bias2, float64
   for (size_t i = 0; i < parameters_.size(); ++i) {
     torch::Tensor& p = parameters_[i];
     if (!p.grad().defined()) continue;
@@ -81,7 +137,7 @@ void Optimizer::Step(double lr, double grad_scale) {
     }
     exp_avg_[i].mul_(beta1_).add_(grad, 1.0 - beta1_);
     exp_avg_sq_[i].mul_(beta2_).addcmul_(grad, grad, 1.0 - beta2_);
-    if (!adaptive) {
+    if (!c.adaptive) {
       master.add_(exp_avg_[i], -c.step);
     } else {
       torch::Tensor denom = (exp_avg_sq_[i] / bias2).sqrt_().add_(eps_);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "proto/config.pb.h"
+#include "trainer/fused_adam_cpu.h"
 
 namespace fathom::trainer {
 
@@ -33,6 +34,16 @@ class Optimizer {
   // `grad_scale` (normalisation by the token count, unscaling, clipping: folded into the update's
   // one pass instead of passes of their own). Parameters without a gradient are skipped.
   void Step(double lr, double grad_scale = 1.0);
+  // The same update with the factor and the skip decision as tensors on the parameters' device:
+  // `grad_scale` (one element, float64 or float32) multiplies the gradients, and the update is
+  // skipped when `found_inf` (one element) is nonzero. On CUDA with `fused` in a build with the
+  // kernels (kernels::CudaKernelsBuilt()), one multi-tensor kernel applies it without the host
+  // reading either; the step count (bias corrections, RAdam's rectification) then advances on
+  // the host even when the device skips, which is harmless because a skipped update there means
+  // the run has diverged and stops at its next read, saving nothing. Otherwise (CPU; CUDA with
+  // `fused` false, the comparison path) both are read on the host, and a skipped update leaves
+  // everything, the step count included, as it was.
+  void Step(double lr, const torch::Tensor& grad_scale, const torch::Tensor& found_inf, bool fused);
   void ZeroGrad();
   int64_t steps() const { return steps_; }
 
@@ -43,6 +54,12 @@ class Optimizer {
   const std::vector<torch::Tensor>& parameters() const { return parameters_; }
 
  private:
+  // Advances the step count and returns the update's coefficients for it.
+  AdamCoefficients NextCoefficients(double lr, double grad_scale);
+  // Whether MultiTensorAdam takes the parameters with gradients: CUDA, float32 or bfloat16
+  // parameters and gradients of one dtype each, contiguous.
+  bool MultiTensorAdamApplies() const;
+
   std::vector<torch::Tensor> parameters_;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;
   proto::OptimConfig::Optimizer kind_;

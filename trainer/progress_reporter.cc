@@ -55,11 +55,13 @@ void ProgressReporter::Start() {
 
 void ProgressReporter::Update(int64_t step, double lr, const StepStats& stats) {
   if (events_ == nullptr) return;  // not rank 0
-  window_loss_ += stats.loss;
-  window_nll_ += stats.nll;
+  // The line averages per update, whether the host read the updates one by one (CPU) or in
+  // windows (CUDA, StepRunner).
+  window_loss_ += stats.update_loss_sum;
+  window_nll_ += stats.update_nll_sum;
   window_tokens_ += stats.target_tokens + stats.source_tokens;
   window_flops_ += stats.flops;
-  ++window_steps_;
+  window_steps_ += stats.updates;
   if (step % options_.log_every_steps != 0) return;
   const double seconds = SecondsSince(window_start_);
   const double loss = window_loss_ / window_steps_, nll = window_nll_ / window_steps_;

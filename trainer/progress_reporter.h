@@ -51,7 +51,8 @@ class ProgressReporter {
 
   // Starts the first window; at the start of the training loop.
   void Start();
-  // The update that made `step` (with learning rate `lr`) was applied.
+  // The updates read in `stats` (StepRunner::Read) were applied, the last of them making `step`
+  // with learning rate `lr`. A line is due when `step` is a multiple of log_every_steps.
   void Update(int64_t step, double lr, const StepStats& stats);
   // The update that would have been `step` was skipped: float16 gradients overflowed.
   void Skipped(int64_t step, const StepStats& stats) const;

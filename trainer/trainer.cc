@@ -60,6 +60,8 @@ data::BatcherPosition Trainer::position() const { return data_->batcher().positi
 
 int64_t Trainer::batches_per_epoch() const { return data_->batcher().batches_per_epoch(); }
 
+absl::Status Trainer::set_read_every(int64_t updates) { return runner_->set_read_every(updates); }
+
 absl::Status Trainer::Setup(bool resume) {
   stop_signal_ = std::make_unique<StopSignal>();
   SetCollectiveTimeout(/*long_phase=*/true);  // set-up reads data and checkpoints unevenly
@@ -110,8 +112,9 @@ absl::Status Trainer::Setup(bool resume) {
                                 pretrained ? &*pretrained : nullptr);
     ASSIGN_OR_RETURN(run_.dt_fixup_mu, passes.Run(*model_));
   }
-  runner_ = std::make_unique<StepRunner>(model_, optimizer_.get(), comm_,
-                                         StepOptions::FromProto(config_), loss_scaler_.get());
+  runner_ =
+      std::make_unique<StepRunner>(model_, optimizer_.get(), comm_,
+                                   StepOptions::FromProto(config_, device_), loss_scaler_.get());
 
   std::unique_ptr<EventWriter> events;  // rank 0's
   if (comm_->rank() == 0) {
@@ -145,15 +148,14 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
   while (true) {
     summary.stop_reason = StopBeforeStep();
     if (summary.stop_reason != StopReason::kNone) break;
-    ASSIGN_OR_RETURN(const StepStats stats, Step(schedule));
-    if (!stats.skipped) {
-      summary.losses.push_back(stats.loss);
-      progress_->Update(run_.step, schedule.At(run_.step), stats);
-      RETURN_IF_ERROR(ValidateAndSaveWhenDue(&summary));
-    }
-    ASSIGN_OR_RETURN(summary.stop_reason, StopAfterStep(stats, &summary.stop_signal));
+    const int64_t before = run_.step;
+    ASSIGN_OR_RETURN(summary.stop_reason, Step(schedule, &summary));
+    // Not after a float16 overflow, which skipped the update and left the step where it was.
+    if (run_.step > before) RETURN_IF_ERROR(ValidateAndSaveWhenDue(&summary));
     if (summary.stop_reason != StopReason::kNone) break;
   }
+  // The last updates are read before the last save (which must not follow a non-finite one).
+  if (runner_->pending() > 0) RETURN_IF_ERROR(ReadBack(schedule, &summary).status());
   SetCollectiveTimeout(/*long_phase=*/true);
   if (checkpoints_->last_saved_step() != run_.step) RETURN_IF_ERROR(checkpoints_->Save());
   summary.steps = run_.step;
@@ -173,10 +175,10 @@ StopReason Trainer::StopBeforeStep() const {
   return StopReason::kNone;
 }
 
-absl::StatusOr<StepStats> Trainer::Step(const LrSchedule& schedule) {
+absl::StatusOr<StopReason> Trainer::Step(const LrSchedule& schedule, TrainSummary* summary) {
   const auto& optim = config_.optim();
-  // Whether to stop after this update travels in the update's own reduction; rank 0's clock
-  // alone decides the wall-time stop, so ranks never disagree about it.
+  // Whether to stop travels in every update's reduction and is looked at when the update is
+  // read; rank 0's clock alone decides the wall-time stop, so ranks never disagree about it.
   StopVote vote;
   vote.signalled = stop_signal_->received() != 0;
   vote.out_of_time = comm_->rank() == 0 && optim.max_seconds() > 0 &&
@@ -184,22 +186,42 @@ absl::StatusOr<StepStats> Trainer::Step(const LrSchedule& schedule) {
   std::vector<DeviceBatch> micro;
   for (int m = 0; m < optim.update_freq(); ++m) micro.push_back(data_->Next());
   if (before_step_) before_step_(run_.step + 1, *model_);
-  ASSIGN_OR_RETURN(StepStats stats, runner_->Update(micro, schedule.At(run_.step + 1), vote));
+  RETURN_IF_ERROR(runner_->Update(micro, schedule.At(run_.step + 1), vote));
+  ++run_.step;  // ReadBack takes it back if float16 gradients overflowed
+  const bool validate_or_save = run_.step % config_.eval().valid_every_steps() == 0 ||
+                                run_.step % config_.checkpoint().save_every_steps() == 0;
+  if (!runner_->ReadDue() && !validate_or_save) return StopReason::kNone;
+  ASSIGN_OR_RETURN(const StepStats stats, ReadBack(schedule, summary));
+  return StopAfterRead(stats, &summary->stop_signal);
+}
+
+absl::StatusOr<StepStats> Trainer::ReadBack(const LrSchedule& schedule, TrainSummary* summary) {
+  const int64_t first = run_.step - runner_->pending() + 1;
+  ASSIGN_OR_RETURN(const StepStats stats, runner_->Read());
   if (!stats.finite) {
-    // StepRunner reduced the verdict, so every rank stops here, at the same step.
+    // StepRunner reduced the verdict, so every rank stops here, at the same read. The updates
+    // were skipped where they ran, so the parameters are those of the last finite update, but
+    // nothing after the last checkpoint is saved.
     const int64_t saved = checkpoints_->last_saved_step();
     return absl::InternalError(absl::StrCat(
-        "the loss or a gradient is NaN or infinite at step ", run_.step + 1,
-        " (on at least one rank; the update was not applied); ", "stopping without saving",
+        "the loss or a gradient is NaN or infinite ",
+        stats.updates == 1 ? absl::StrCat("at step ", run_.step)
+                           : absl::StrCat("in ", stats.nonfinite_updates, " of the updates ", first,
+                                          " to ", run_.step),
+        " (on at least one rank; ", stats.updates == 1 ? "the update was" : "those updates were",
+        " not applied); stopping without saving",
         saved >= 0 ? absl::StrCat(": the last checkpoint (step ", saved, ") is intact")
                    : std::string(" (no checkpoint was saved before)"),
         ". Lower optim.lr, set optim.clip_norm, or check the data"));
   }
   if (stats.skipped) {
-    progress_->Skipped(run_.step + 1, stats);  // float16 overflow: every rank skipped together
-  } else {
-    ++run_.step;
+    // A float16 overflow (read at once, one update): every rank skipped together.
+    --run_.step;
+    progress_->Skipped(run_.step + 1, stats);
+    return stats;
   }
+  summary->losses.push_back(stats.update_loss_sum / static_cast<double>(stats.updates));
+  progress_->Update(run_.step, schedule.At(run_.step), stats);
   return stats;
 }
 
@@ -226,7 +248,7 @@ absl::StatusOr<bool> Trainer::Validate(TrainSummary* summary) {
   return selection_->Track(run_.step, result.Metric());
 }
 
-absl::StatusOr<StopReason> Trainer::StopAfterStep(const StepStats& stats, int* signal) {
+absl::StatusOr<StopReason> Trainer::StopAfterRead(const StepStats& stats, int* signal) {
   if (stats.ranks_signalled > 0) {
     // Rare: learn which ranks were signalled, for the log.
     ASSIGN_OR_RETURN(std::vector<int64_t> signals,

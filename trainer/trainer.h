@@ -36,7 +36,9 @@ struct StepStats;
 struct TrainSummary {
   int64_t steps = 0;
   int64_t epochs_started = 0;
-  std::vector<double> losses;  // per update, per target token (this run only)
+  // Per read of the steps' results (this run only): the mean over the updates read of each
+  // update's per-target-token loss. Reads are per update on the CPU (one loss per update).
+  std::vector<double> losses;
   double last_valid_loss = 0;
   double last_valid_bleu = -1;  // -1: not computed (eval.best_metric is not BLEU)
   // (step, metric) of each validation of this run; the metric is BLEU, or the negated loss.
@@ -64,23 +66,34 @@ class Trainer {
   data::BatcherPosition position() const;
   int64_t batches_per_epoch() const;
   void set_before_step(BeforeStepHook hook) { before_step_ = std::move(hook); }
+  // Reads the steps' results back every `updates` updates instead of the device's own interval
+  // (eval.log_every_steps on CUDA, every update on the CPU): how the tests run the deferred reads
+  // of a CUDA step on the CPU. Before Run(). Errors: `updates` < 1, or > 1 in float16 training.
+  absl::Status set_read_every(int64_t updates);
 
  private:
   Trainer(const proto::RunConfig& config, comm::Communicator* comm, torch::Device device);
   absl::Status Setup(bool resume);
   // A limit reached before the next update (or a resumed run that had run out of patience).
   StopReason StopBeforeStep() const;
-  // One update; the step advances unless float16 gradients overflowed. Errors when the loss or
-  // a gradient is not finite: every rank stops there, without saving.
-  absl::StatusOr<StepStats> Step(const LrSchedule& schedule);
+  // One update, and the read of the results when one is due: every update on the CPU and in
+  // float16, every eval.log_every_steps updates on CUDA (StepRunner), and before a validation or
+  // a checkpoint, which must not see an unread update. Returns the stop the read found (kNone
+  // without a read); errors when an update read was not finite.
+  absl::StatusOr<StopReason> Step(const LrSchedule& schedule, TrainSummary* summary);
+  // Reads the updates not read yet: records them in `summary` and the progress line, or takes
+  // the step back when float16 gradients overflowed (every rank skipped together). Errors when
+  // the loss or a gradient of one was not finite: every rank stops at the same read, without
+  // saving.
+  absl::StatusOr<StepStats> ReadBack(const LrSchedule& schedule, TrainSummary* summary);
   // Validates and saves when this step is due for either (or enters the best K).
   absl::Status ValidateAndSaveWhenDue(TrainSummary* summary);
   // Returns whether this step's checkpoint must be saved as one of the best K.
   absl::StatusOr<bool> Validate(TrainSummary* summary);
-  // Whether the update just run (its reduced StopVotes in `stats`) ends training: a signal on
+  // Whether the last update read (its reduced StopVotes in `stats`) ends training: a signal on
   // any rank (the ranks signalled are named in the log) or rank 0's wall-time budget. Every
   // rank gets the same answer.
-  absl::StatusOr<StopReason> StopAfterStep(const StepStats& stats, int* signal);
+  absl::StatusOr<StopReason> StopAfterRead(const StepStats& stats, int* signal);
   // distributed.timeout_seconds for training steps; four times that for `long_phase`s (set-up,
   // saving, validation), where ranks wait for one another legitimately.
   void SetCollectiveTimeout(bool long_phase);
