@@ -19,6 +19,26 @@ torch::Tensor PadTo(const torch::Tensor& x, int64_t width, int64_t value) {
   return torch::constant_pad_nd(x, pad, value);
 }
 
+// values [rows, cols(, cols2)] widened to int64 in a new host tensor.
+template <typename T>
+torch::Tensor HostLong(const std::vector<T>& values, std::vector<int64_t> shape, bool pinned) {
+  torch::Tensor out = torch::empty(shape, torch::TensorOptions(torch::kLong).pinned_memory(pinned));
+  TORCH_CHECK(out.numel() == static_cast<int64_t>(values.size()), "ToHost: ", values.size(),
+              " values for a tensor of shape ", out.sizes());
+  int64_t* dst = out.data_ptr<int64_t>();
+  for (size_t i = 0; i < values.size(); ++i) dst[i] = static_cast<int64_t>(values[i]);
+  return out;
+}
+
+// The host-side counts of `batch` into `out`.
+void Count(const data::Batch& batch, DeviceBatch* out) {
+  out->target_tokens = batch.target_tokens();
+  for (int32_t length : batch.source_lengths) out->source_tokens += length;
+  for (int64_t i = 0; i < batch.size; ++i) {
+    out->lengths.Add(batch.source_lengths[i], batch.target_lengths[i]);
+  }
+}
+
 }  // namespace
 
 DeviceBatch Concatenate(const std::vector<DeviceBatch>& batches, int64_t pad_id) {
@@ -59,10 +79,28 @@ DeviceBatch ToDevice(const data::Batch& batch, const torch::Device& device) {
                          {batch.size, batch.source_length, batch.source_length}, torch::kUInt8)
             .to(device, torch::kLong, false, true);
   }
-  out.target_tokens = batch.target_tokens();
-  for (int32_t length : batch.source_lengths) out.source_tokens += length;
-  for (int64_t i = 0; i < batch.size; ++i) {
-    out.lengths.Add(batch.source_lengths[i], batch.target_lengths[i]);
+  Count(batch, &out);
+  return out;
+}
+
+DeviceBatch ToHost(const data::Batch& batch, bool pinned) {
+  DeviceBatch out;
+  out.source = HostLong(batch.source, {batch.size, batch.source_length}, pinned);
+  out.target_input = HostLong(batch.target_input, {batch.size, batch.target_length}, pinned);
+  out.target_output = HostLong(batch.target_output, {batch.size, batch.target_length}, pinned);
+  if (!batch.relations.empty()) {
+    out.relations =
+        HostLong(batch.relations, {batch.size, batch.source_length, batch.source_length}, pinned);
+  }
+  Count(batch, &out);
+  return out;
+}
+
+DeviceBatch CopyTo(const DeviceBatch& host, const torch::Device& device, bool non_blocking) {
+  DeviceBatch out = host;
+  if (device == host.source.device()) return out;
+  for (torch::Tensor* t : {&out.source, &out.target_input, &out.target_output, &out.relations}) {
+    if (t->defined()) *t = t->to(device, t->scalar_type(), non_blocking);
   }
   return out;
 }

@@ -25,6 +25,15 @@ struct DeviceBatch {
 
 DeviceBatch ToDevice(const data::Batch& batch, const torch::Device& device);
 
+// The same tensors in host memory, page-locked when `pinned` (needs LibTorch with CUDA), so that
+// a copy to CUDA can run without blocking the host. Plain loops, no LibTorch kernels: safe and
+// cheap on a background thread (it never enters the intra-op thread pool). Values equal
+// ToDevice's.
+DeviceBatch ToHost(const data::Batch& batch, bool pinned);
+// `host` (from ToHost) on `device`, the counts carried over. With `non_blocking` and pinned
+// memory the copies are queued on the current CUDA stream and the host moves on at once.
+DeviceBatch CopyTo(const DeviceBatch& host, const torch::Device& device, bool non_blocking);
+
 // The batches stacked into one, each padded (with `pad_id`, relations with 0 as data::MakeBatch
 // does) to the widest source and target: the union of their examples, which a padding-aware
 // consumer treats as one batch.

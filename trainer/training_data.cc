@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 
 namespace fathom::trainer {
@@ -25,13 +26,36 @@ absl::StatusOr<std::unique_ptr<TrainingData>> TrainingData::Open(const proto::Ru
                             data::BatchingOptions::FromProto(config.data().batch(), config.seed()),
                             rank, world_size));
   data->batcher_ = std::make_unique<data::Batcher>(std::move(batcher));
+  const int prefetch = config.data().batch().prefetch();
+  if (prefetch < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data.batch.prefetch: must be >= 0 (got ", prefetch, ")"));
+  }
+  if (prefetch > 0) {
+    const TrainingData* source = data.get();
+    data->prefetcher_ = std::make_unique<BatchPrefetcher>(
+        *data->batcher_, prefetch, device, [source](const data::BatchPlan& plan) {
+          return data::MakeBatch(*source->dataset_, plan, source->special_,
+                                 source->relations_.get());
+        });
+  }
   return data;
 }
 
+TrainingData::~TrainingData() = default;
+
 DeviceBatch TrainingData::Next() {
-  data::BatchPlan plan;
-  batcher_->Next(&plan);
-  return Make(plan);
+  if (!prefetcher_) {
+    data::BatchPlan plan;
+    batcher_->Next(&plan);
+    return Make(plan);
+  }
+  data::BatcherPosition next;
+  DeviceBatch batch = prefetcher_->Take(batcher_->position(), &next);
+  // The same move Next() would make, without recomputing the epoch's plan on this thread.
+  const absl::Status moved = batcher_->Restore(next);
+  TORCH_CHECK(moved.ok(), "TrainingData::Next: ", moved.message());
+  return batch;
 }
 
 DeviceBatch TrainingData::Make(const data::BatchPlan& plan, bool with_relations) const {
