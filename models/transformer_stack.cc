@@ -25,9 +25,10 @@ EncoderLayerImpl::EncoderLayerImpl(const ModelOptions& o) {
       register_module("self_attention",
                       MultiHeadAttention(o.d_model, o.heads, o.attention_dropout, o.num_relations));
   ffn = register_module("ffn", FeedForward(o.d_model, o.ffn_dim, o.activation_dropout));
-  attention_residual =
-      register_module("attention_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
-  ffn_residual = register_module("ffn_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
+  attention_residual = register_module(
+      "attention_residual", Residual(o.d_model, o.norm_scheme(), o.dropout, o.fused_kernels));
+  ffn_residual = register_module("ffn_residual",
+                                 Residual(o.d_model, o.norm_scheme(), o.dropout, o.fused_kernels));
 }
 
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const TokenPacking& packing,
@@ -48,10 +49,12 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelOptions& o) {
   cross_attention = register_module("cross_attention",
                                     MultiHeadAttention(o.d_model, o.heads, o.attention_dropout));
   ffn = register_module("ffn", FeedForward(o.d_model, o.ffn_dim, o.activation_dropout));
-  self_residual = register_module("self_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
-  cross_residual =
-      register_module("cross_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
-  ffn_residual = register_module("ffn_residual", Residual(o.d_model, o.norm_scheme(), o.dropout));
+  self_residual = register_module("self_residual",
+                                  Residual(o.d_model, o.norm_scheme(), o.dropout, o.fused_kernels));
+  cross_residual = register_module(
+      "cross_residual", Residual(o.d_model, o.norm_scheme(), o.dropout, o.fused_kernels));
+  ffn_residual = register_module("ffn_residual",
+                                 Residual(o.d_model, o.norm_scheme(), o.dropout, o.fused_kernels));
 }
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& y, const TokenPacking& target_packing,
