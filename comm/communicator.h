@@ -9,7 +9,8 @@
 //   * Operations run in the order they were issued, asynchronous or not: a synchronous call
 //     returns after every operation issued before it has finished too.
 //   * A tensor handed to an asynchronous operation belongs to the communicator until its Work is
-//     done: do not read or write it before Wait() (or Done()) says so.
+//     done: do not read or write it before Wait() (or Done()) says so, or, for CUDA tensors,
+//     from work queued on the caller's current stream after WaitOnDevice().
 //   * Errors are absl::Status naming the rank, the host and the operation. Arguments a rank can
 //     check alone (contiguity, dtype, root) fail before anything is sent, on that rank only.
 #ifndef FATHOM_COMM_COMMUNICATOR_H_
@@ -44,6 +45,13 @@ class Work {
   virtual absl::Status Wait() = 0;
   // Whether the operation has finished, successfully or not. Never blocks.
   virtual bool Done() const = 0;
+  // Orders what the caller queues next on its current CUDA stream after the operation, without
+  // blocking the host: a training step's way to use a reduction's result with no device
+  // synchronisation. Returns the failures known so far; a later one (a rank that never
+  // arrives) is reported by the next Wait(), which still watches the collective deadline, so
+  // call Wait() before reading results on the host. Operations on host memory have no stream
+  // to order: for them this is Wait().
+  virtual absl::Status WaitOnDevice() { return Wait(); }
 };
 
 class Communicator {

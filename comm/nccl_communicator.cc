@@ -194,6 +194,25 @@ class NcclWork final : public Work {
     return status_;
   }
 
+  absl::Status WaitOnDevice() override {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return status_;
+    RETURN_IF_ERROR(state_->CheckAsync(operation_));
+    try {
+      // The tensor's memory stays reserved for NCCL's stream (recordStream at enqueue), so the
+      // caller may drop it; its next kernels on this stream run after the collective.
+      const cudaStream_t caller =
+          c10::cuda::getCurrentCUDAStream(tensor_.device().index()).stream();
+      const cudaError_t error = cudaStreamWaitEvent(caller, done_->get(), 0);
+      if (error != cudaSuccess) {
+        return CudaError(state_->where, operation_, "cudaStreamWaitEvent", error);
+      }
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat(state_->where, ": ", operation_, ": ", e.what()));
+    }
+    return absl::OkStatus();
+  }
+
   bool Done() const override {
     absl::MutexLock lock(&mu_);
     if (finished_) return true;

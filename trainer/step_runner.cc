@@ -143,7 +143,10 @@ absl::Status StepRunner::Update(const std::vector<DeviceBatch>& micro_batches, d
     {
       const AutocastScope autocast_scope(device, autocast);
       torch::Tensor memory = model_->Encode(batch.source, batch.relations);
-      torch::Tensor hidden = model_->Decode(batch.target_input, memory, batch.source);
+      // Training batches (data::MakeBatch) pad targets on the right only, which lets the
+      // padded layout's causal self-attention run without a mask (the fused causal kernels).
+      torch::Tensor hidden = model_->Decode(batch.target_input, memory, batch.source,
+                                            /*profile=*/nullptr, /*right_aligned_targets=*/true);
       hidden = hidden.reshape({-1, hidden.size(-1)});
       targets = batch.target_output.reshape({-1});
       if (device == torch::kCUDA) {
@@ -188,7 +191,10 @@ absl::Status StepRunner::Update(const std::vector<DeviceBatch>& micro_batches, d
   }
   const torch::Tensor summed_norm = GlobalNorm(grads, device_);
   sums[kNonFiniteGrads].copy_(torch::isfinite(summed_norm).logical_not());
-  RETURN_IF_ERROR(comm_->AllReduce(sums, comm::ReduceOp::kSum));
+  // Ordered on the device, not waited for on the host; Read() waits (with the collective
+  // deadline) before it copies anything back.
+  last_reduction_ = comm_->AllReduceAsync(sums, comm::ReduceOp::kSum);
+  RETURN_IF_ERROR(last_reduction_->WaitOnDevice());
 
   // Normalising and unscaling in one division, clipping folded in: the arithmetic the host did
   // in float64 when it read every update, now on the device.
@@ -227,6 +233,12 @@ absl::StatusOr<StepStats> StepRunner::Read() {
   stats.updates = pending_;
   stats.loss_scale = last_scale_;
   if (pending_ == 0) return stats;
+  if (last_reduction_ != nullptr) {
+    // A host wait that watches distributed.timeout_seconds and NCCL's errors: a rank that died
+    // is reported here instead of hanging the copy below.
+    RETURN_IF_ERROR(last_reduction_->Wait());
+    last_reduction_.reset();
+  }
   const torch::Tensor host = window_.to(torch::kCPU);  // waits for the window's updates
   // A new window, not window_.zero_(): on the CPU `host` is window_ itself.
   window_ = torch::zeros_like(window_);

@@ -130,6 +130,7 @@ class StepRunner {
   // slots), and which slots hold the last update's value instead of a sum.
   torch::Tensor window_, last_value_slots_;
   int64_t pending_ = 0;
+  std::shared_ptr<comm::Work> last_reduction_;  // the newest update's statistics all-reduce
   double last_scale_ = 1;
 };
 
