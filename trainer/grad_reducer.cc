@@ -120,10 +120,9 @@ absl::Status GradReducer::Finish() {
   launched_during_backward_ = 0;
   absl::Status status;
   for (auto& bucket : buckets_) {
-    // On CUDA the copies below (and the optimiser) are ordered after the reductions on the
-    // device: the host does not wait. A rank that never arrives is caught by the step runner's
-    // next read (comm::Work::Wait watches the deadline); on CPU this is Wait().
-    absl::Status waited = bucket.work->WaitOnDevice();
+    // Device-ordered: on CUDA the copies below (and the optimiser) run after the reductions
+    // without the host waiting; on CPU that is Wait() anyway.
+    absl::Status waited = device_ordered_ ? bucket.work->WaitOnDevice() : bucket.work->Wait();
     if (!waited.ok() && status.ok()) status = waited;
   }
   if (status.ok()) {

@@ -32,6 +32,10 @@ class GradReducer {
   // Whether the next backward communicates. Off for the inner micro-batches of gradient
   // accumulation: their gradients just accumulate locally in .grad.
   void set_sync(bool sync) { sync_ = sync; }
+  // Whether Finish() orders the copies out of the buckets after the reductions on the device
+  // (comm::Work::WaitOnDevice: no host wait on CUDA) instead of waiting for them on the host,
+  // which watches the collective deadline. Off by default; see StepOptions.
+  void set_device_ordered(bool ordered) { device_ordered_ = ordered; }
 
   // Called after backward: launches any bucket not yet launched (parameters that got no
   // gradient contribute zeros), waits for all, and writes the sums into each parameter's .grad.
@@ -65,6 +69,7 @@ class GradReducer {
   std::vector<std::pair<size_t, unsigned>> hooks_;  // (param index, hook handle)
   size_t next_launch_ = 0;
   bool sync_ = true;
+  bool device_ordered_ = false;
   int launched_during_backward_ = 0;
   int last_launched_during_backward_ = 0;
   bool alone_ = false;  // one rank

@@ -80,10 +80,14 @@ bool Optimizer::MultiTensorAdamApplies() const {
   return true;
 }
 
+bool Optimizer::StepsOnDevice(bool fused) const {
+  return fused && kernels::CudaKernelsBuilt() && MultiTensorAdamApplies();
+}
+
 void Optimizer::Step(double lr, const torch::Tensor& grad_scale, const torch::Tensor& found_inf,
                      bool fused) {
   torch::NoGradGuard no_grad;
-  if (fused && kernels::CudaKernelsBuilt() && MultiTensorAdamApplies()) {
+  if (StepsOnDevice(fused)) {
     std::vector<torch::Tensor> params, grads, exp_avg, exp_avg_sq;
     for (size_t i = 0; i < parameters_.size(); ++i) {
       if (!parameters_[i].grad().defined()) continue;

@@ -44,6 +44,8 @@ class Optimizer {
   // `fused` false, the comparison path) both are read on the host, and a skipped update leaves
   // everything, the step count included, as it was.
   void Step(double lr, const torch::Tensor& grad_scale, const torch::Tensor& found_inf, bool fused);
+  // Whether that Step applies the update without the host reading found_inf and grad_scale.
+  bool StepsOnDevice(bool fused) const;
   void ZeroGrad();
   int64_t steps() const { return steps_; }
 

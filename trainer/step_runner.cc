@@ -72,6 +72,7 @@ StepOptions StepOptions::FromProto(const proto::RunConfig& config, const torch::
   options.fp16_autocast = config.distributed().precision() == proto::DistributedConfig::FP16;
   options.bucket_bytes = static_cast<int64_t>(config.distributed().bucket_mb() * (1 << 20));
   options.fused_kernels = config.distributed().fused_kernels();
+  options.device_ordered_reductions = config.distributed().timeout_seconds() == 0;
   options.read_every = device.is_cuda() && !options.fp16_autocast
                            ? std::max<int64_t>(1, config.eval().log_every_steps())
                            : 1;
@@ -88,6 +89,7 @@ StepRunner::StepRunner(models::Seq2Seq model, Optimizer* optimizer, comm::Commun
       device_(optimizer->parameters().empty() ? torch::Device(torch::kCPU)
                                               : optimizer->parameters().front().device()) {
   reducer_ = std::make_unique<GradReducer>(optimizer_->parameters(), comm_, options_.bucket_bytes);
+  reducer_->set_device_ordered(options_.device_ordered_reductions || comm_->size() == 1);
   window_ = torch::zeros({kWindowSlots}, torch::dtype(torch::kDouble).device(device_));
   last_value_slots_ = torch::zeros({kWindowSlots}, torch::dtype(torch::kBool));
   for (int64_t slot : {int64_t{kSignalled}, int64_t{kOutOfTime}, int64_t{kGradNorm}}) {
@@ -191,10 +193,14 @@ absl::Status StepRunner::Update(const std::vector<DeviceBatch>& micro_batches, d
   }
   const torch::Tensor summed_norm = GlobalNorm(grads, device_);
   sums[kNonFiniteGrads].copy_(torch::isfinite(summed_norm).logical_not());
-  // Ordered on the device, not waited for on the host; Read() waits (with the collective
-  // deadline) before it copies anything back.
+  // Device-ordered (StepOptions::device_ordered_reductions): Read() then waits, with the
+  // collective deadline, before it copies anything back.
   last_reduction_ = comm_->AllReduceAsync(sums, comm::ReduceOp::kSum);
-  RETURN_IF_ERROR(last_reduction_->WaitOnDevice());
+  if (options_.device_ordered_reductions || comm_->size() == 1) {
+    RETURN_IF_ERROR(last_reduction_->WaitOnDevice());
+  } else {
+    RETURN_IF_ERROR(last_reduction_->Wait());
+  }
 
   // Normalising and unscaling in one division, clipping folded in: the arithmetic the host did
   // in float64 when it read every update, now on the device.
@@ -211,6 +217,11 @@ absl::Status StepRunner::Update(const std::vector<DeviceBatch>& micro_batches, d
   }
   // Float16 decides on the host: its LossScaler and the step count stay exact, and it reads
   // every update anyway. Otherwise Optimizer::Step skips on the device where it can.
+  if (scaler_ != nullptr || !optimizer_->StepsOnDevice(options_.fused_kernels)) {
+    // The host reads found_inf below: first wait for the reductions on the host, with the
+    // collective deadline, so that a rank that died is named instead of hanging the read.
+    RETURN_IF_ERROR(last_reduction_->Wait());
+  }
   if (scaler_ != nullptr && found_inf.item<bool>()) {
     optimizer_->ZeroGrad();  // nothing of the skipped update reaches the next
   } else {

@@ -51,10 +51,19 @@ struct StepOptions {
   // Updates between the host's reads of the results (Read()); 1 reads every update. Float16
   // needs 1. Tests set more on the CPU to run the deferred reads of a CUDA step there.
   int64_t read_every = 1;
+  // Whether the gradient and statistics reductions are ordered after on the device (no host
+  // wait for them in a step, comm::Work::WaitOnDevice) rather than waited for on the host. The
+  // host wait is what enforces distributed.timeout_seconds: with device ordering, a rank that
+  // dies while the others run ahead stalls them inside a kernel launch, where no deadline is
+  // watched, until a watchdog thread that aborts NCCL from outside exists (not yet). So it is
+  // on only where no deadline is asked for (timeout_seconds 0) or there is no one to wait for
+  // (one rank); a one-GPU run is host-free either way.
+  bool device_ordered_reductions = false;
 
   // optim.label_smoothing, optim.clip_norm, distributed.precision, distributed.bucket_mb,
   // distributed.fused_kernels; read_every is eval.log_every_steps on a CUDA `device` unless the
-  // precision is FP16, 1 otherwise.
+  // precision is FP16, 1 otherwise; device_ordered_reductions when distributed.timeout_seconds
+  // is 0.
   static StepOptions FromProto(const proto::RunConfig& config,
                                const torch::Device& device = torch::kCPU);
 };
@@ -109,6 +118,7 @@ class StepRunner {
   // Whether read_every updates have run since the last Read().
   bool ReadDue() const { return pending_ >= options_.read_every; }
   int64_t pending() const { return pending_; }
+  int64_t read_every() const { return options_.read_every; }
   // Reads the window of updates since the last Read() (the one wait for the device) and starts
   // a new one; updates 0 when there was none. With a LossScaler it records the update's
   // overflow; errors when it overflowed at the minimum scale.

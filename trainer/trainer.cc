@@ -190,7 +190,9 @@ absl::StatusOr<StopReason> Trainer::Step(const LrSchedule& schedule, TrainSummar
   ++run_.step;  // ReadBack takes it back if float16 gradients overflowed
   const bool validate_or_save = run_.step % config_.eval().valid_every_steps() == 0 ||
                                 run_.step % config_.checkpoint().save_every_steps() == 0;
-  if (!runner_->ReadDue() && !validate_or_save) return StopReason::kNone;
+  // Reads fall on multiples of the interval (so progress lines do too), and before a
+  // validation or checkpoint, which may fall between them.
+  if (run_.step % runner_->read_every() != 0 && !validate_or_save) return StopReason::kNone;
   ASSIGN_OR_RETURN(const StepStats stats, ReadBack(schedule, summary));
   return StopAfterRead(stats, &summary->stop_signal);
 }
