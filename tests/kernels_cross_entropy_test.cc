@@ -9,9 +9,12 @@
 
 #include "kernels/label_smoothed_cross_entropy.h"
 #include "kernels/label_smoothed_cross_entropy_reference.h"
+#include "tests/kernels_test_util.h"
 
 namespace fathom::kernels {
 namespace {
+
+using ::fathom::testing::ExpectClose;
 
 constexpr int64_t kPad = 0;
 
@@ -36,18 +39,6 @@ torch::Tensor Composition(const torch::Tensor& logits, const torch::Tensor& targ
   const torch::Tensor smooth = -lp.sum(1) * keep;
   const torch::Tensor loss = (1 - smoothing) * nll + smoothing / logits.size(1) * smooth;
   return torch::stack({loss.sum(), nll.sum()});
-}
-
-void ExpectClose(const torch::Tensor& actual, const torch::Tensor& expected, double rtol,
-                 double atol, const std::string& what) {
-  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
-  const torch::Tensor a = actual.detach().cpu().to(torch::kDouble);
-  const torch::Tensor b = expected.detach().cpu().to(torch::kDouble);
-  const torch::Tensor ratio = (a - b).abs() / (atol + rtol * b.abs());
-  const int64_t worst = ratio.reshape({-1}).argmax().item<int64_t>();
-  EXPECT_LE(ratio.max().item<double>(), 1.0)
-      << what << ": element " << worst << " is " << a.reshape({-1})[worst].item<double>()
-      << ", expected " << b.reshape({-1})[worst].item<double>();
 }
 
 class CrossEntropyCpuTest

@@ -13,9 +13,12 @@
 #include "kernels/kernels_built.h"
 #include "kernels/residual_layer_norm.h"
 #include "kernels/residual_layer_norm_reference.h"
+#include "tests/kernels_test_util.h"
 
 namespace fathom::kernels {
 namespace {
+
+using ::fathom::testing::ExpectClose;
 
 constexpr double kEps = 1e-5;
 
@@ -51,19 +54,6 @@ Inputs To(const Inputs& in, const torch::TensorOptions& options, bool keep_dtype
     return keep_dtype ? t.to(options.device()) : t.to(options);
   };
   return {move(in.x), move(in.f), move(in.omega), move(in.gamma), move(in.beta), move(in.dy)};
-}
-
-// max |a - b| / (atol + rtol |b|) <= 1, reported with the worst element.
-void ExpectClose(const torch::Tensor& actual, const torch::Tensor& expected, double rtol,
-                 double atol, const std::string& what) {
-  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
-  const torch::Tensor a = actual.detach().cpu().to(torch::kDouble);
-  const torch::Tensor b = expected.detach().cpu().to(torch::kDouble);
-  const torch::Tensor ratio = (a - b).abs() / (atol + rtol * b.abs());
-  const int64_t worst = ratio.reshape({-1}).argmax().item<int64_t>();
-  EXPECT_LE(ratio.max().item<double>(), 1.0)
-      << what << ": element " << worst << " is " << a.reshape({-1})[worst].item<double>()
-      << ", expected " << b.reshape({-1})[worst].item<double>();
 }
 
 // The parameters' dtype for an input combination: float32, except bfloat16 for a Post-LN sum

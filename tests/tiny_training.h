@@ -17,6 +17,34 @@
 
 namespace fathom::testing {
 
+// The tiny run of train_golden_test (50 updates) and train_step_equivalence_test (200): 2+2
+// layers, d 32, dropout 0.1, a short warm-up so that the schedule shapes the updates. The whole
+// config apart from paths and what each test adds.
+inline proto::RunConfig TinyRunConfig(int64_t max_steps) {
+  constexpr char kText[] = R"pb(
+    seed: 1
+    data { batch { max_tokens: 512 } }
+    model {
+      encoder_layers: 2
+      decoder_layers: 2
+      d_model: 32
+      heads: 4
+      ffn_dim: 64
+      dropout: 0.1
+      max_positions: 128
+    }
+    optim { lr: 1e-3 warmup_steps: 8 }
+    eval { log_every_steps: 10 valid_every_steps: 1000 }
+    checkpoint { save_every_steps: 1000 }
+    distributed { threads: 1 }
+  )pb";
+  proto::RunConfig config;
+  const absl::Status parsed = ParseTextProto(kText, "TinyRunConfig", &config);
+  TORCH_CHECK(parsed.ok(), parsed.ToString());
+  config.mutable_optim()->set_max_steps(max_steps);
+  return config;
+}
+
 inline models::ModelOptions TinyModelOptions() {
   models::ModelOptions o;
   o.source_vocab = o.target_vocab = 40;

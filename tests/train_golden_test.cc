@@ -30,6 +30,7 @@
 #include "proto/config.pb.h"
 #include "proto/config_io.h"
 #include "tests/test_util.h"
+#include "tests/tiny_training.h"
 #include "trainer/trainer.h"
 
 namespace fathom::trainer {
@@ -43,26 +44,6 @@ constexpr int kSteps = 50;
 // flat schedule (1.6e-4; the other schemes move by 4e-2 or more). tests/golden/README.md has the
 // figures.
 constexpr double kTolerance = 2e-5;
-
-// The tiny run: 2+2 layers, d 32, dropout 0.1, a short warmup so that the schedule shapes the
-// 50 updates. The text is the whole config apart from paths and the scheme.
-constexpr char kConfig[] = R"pb(
-  seed: 1
-  data { batch { max_tokens: 512 } }
-  model {
-    encoder_layers: 2
-    decoder_layers: 2
-    d_model: 32
-    heads: 4
-    ffn_dim: 64
-    dropout: 0.1
-    max_positions: 128
-  }
-  optim { lr: 1e-3 warmup_steps: 8 max_steps: 50 }
-  eval { log_every_steps: 10 valid_every_steps: 1000 }
-  checkpoint { save_every_steps: 1000 }
-  distributed { threads: 1 }
-)pb";
 
 // The first 400 Multi30k training pairs, prepared once for every scheme: a 300-piece joint
 // SentencePiece model trained on one thread, so that the vocabulary is the same on any machine.
@@ -140,9 +121,7 @@ void WriteGolden(const std::string& path, proto::InitConfig::Method method,
 }
 
 std::vector<double> TrainLosses(proto::InitConfig::Method method, const std::string& run_dir) {
-  proto::RunConfig config;
-  const absl::Status parsed = ParseTextProto(kConfig, "train_golden_test kConfig", &config);
-  EXPECT_TRUE(parsed.ok()) << parsed;
+  proto::RunConfig config = fathom::testing::TinyRunConfig(kSteps);
   config.set_run_dir(run_dir);
   config.mutable_data()->set_prepared_dir(DataDir().File("prepared"));
   config.mutable_init()->set_method(method);

@@ -66,26 +66,7 @@ constexpr int kReadEvery = 10;
 constexpr double kFloat32Tolerance = 1e-6;
 constexpr double kBf16Tolerance = 1e-4;
 
-// The tiny run of tests/train_golden_test.cc over 200 updates: 2+2 layers, d 32, dropout 0.1.
-constexpr char kConfig[] = R"pb(
-  seed: 1
-  data { batch { max_tokens: 512 } }
-  model {
-    encoder_layers: 2
-    decoder_layers: 2
-    d_model: 32
-    heads: 4
-    ffn_dim: 64
-    dropout: 0.1
-    max_positions: 128
-  }
-  optim { lr: 1e-3 warmup_steps: 8 max_steps: 200 }
-  eval { log_every_steps: 10 valid_every_steps: 1000 }
-  checkpoint { save_every_steps: 1000 }
-  distributed { threads: 1 }
-)pb";
-
-// What each run adds to kConfig: every optimiser, clipping, gradient accumulation and bf16
+// What each run adds to TinyRunConfig: every optimiser, clipping, gradient accumulation and bf16
 // autocast, over the schemes whose residual paths differ (Post-LN, Admin's omegas, DT-Fixup's
 // data-dependent scales and schedule).
 struct RunSpec {
@@ -129,8 +110,7 @@ const testing::TempDir& DataDir() {
 }
 
 proto::RunConfig MakeConfig(const char* extra, const std::string& run_dir) {
-  proto::RunConfig config, more;
-  EXPECT_TRUE(ParseTextProto(kConfig, "kConfig", &config).ok());
+  proto::RunConfig config = fathom::testing::TinyRunConfig(/*max_steps=*/200), more;
   EXPECT_TRUE(ParseTextProto(extra, "run config", &more).ok()) << extra;
   config.MergeFrom(more);
   config.set_run_dir(run_dir);
