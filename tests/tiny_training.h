@@ -6,11 +6,15 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "data/batch.h"
+#include "gtest/gtest.h"
 #include "models/seq2seq.h"
 #include "proto/config_io.h"
+#include "tests/test_util.h"
 #include "trainer/device_batch.h"
 #include "trainer/optimizer.h"
 #include "trainer/step_runner.h"
@@ -43,6 +47,29 @@ inline proto::RunConfig TinyRunConfig(int64_t max_steps) {
   TORCH_CHECK(parsed.ok(), parsed.ToString());
   config.mutable_optim()->set_max_steps(max_steps);
   return config;
+}
+
+// TinyRunConfig's data: the first 400 Multi30k training pairs with a 300-piece joint
+// SentencePiece model trained on one thread (the same vocabulary on any machine), prepared once
+// per test binary in PREPARED = TinyRunData().File("prepared").
+inline const TempDir& TinyRunData() {
+  static const TempDir* dir = [] {
+    auto* made = new TempDir;
+    const std::string m30k = SharedDataDir() + "/translation/multi30k/";
+    WriteLines(made->File("train.de"), ReadGzipLines(m30k + "train.de.gz", 400));
+    WriteLines(made->File("train.en"), ReadGzipLines(m30k + "train.en.gz", 400));
+    WriteTextFile(made->File("prepare.pbtxt"),
+                  absl::StrCat("data { split { name: \"train\" source: \"", made->File("train.de"),
+                               "\" target: \"", made->File("train.en"), "\" } prepared_dir: \"",
+                               made->File("prepared"),
+                               "\" sentencepiece { vocab_size: 300 } encode_threads: 1 }\n"));
+    const CommandResult prepared = RunFathom("prepare --config " + made->File("prepare.pbtxt"));
+    if (prepared.exit_code != 0) {
+      ADD_FAILURE() << "fathom prepare failed:\n" << prepared.output;
+    }
+    return made;
+  }();
+  return *dir;
 }
 
 inline models::ModelOptions TinyModelOptions() {

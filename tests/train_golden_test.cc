@@ -45,29 +45,7 @@ constexpr int kSteps = 50;
 // figures.
 constexpr double kTolerance = 2e-5;
 
-// The first 400 Multi30k training pairs, prepared once for every scheme: a 300-piece joint
-// SentencePiece model trained on one thread, so that the vocabulary is the same on any machine.
-const testing::TempDir& DataDir() {
-  static const testing::TempDir* dir = [] {
-    auto* made = new testing::TempDir;
-    const std::string m30k = testing::SharedDataDir() + "/translation/multi30k/";
-    testing::WriteLines(made->File("train.de"), testing::ReadGzipLines(m30k + "train.de.gz", 400));
-    testing::WriteLines(made->File("train.en"), testing::ReadGzipLines(m30k + "train.en.gz", 400));
-    testing::WriteTextFile(
-        made->File("prepare.pbtxt"),
-        absl::StrCat("data { split { name: \"train\" source: \"", made->File("train.de"),
-                     "\" target: \"", made->File("train.en"), "\" } prepared_dir: \"",
-                     made->File("prepared"),
-                     "\" sentencepiece { vocab_size: 300 } encode_threads: 1 }\n"));
-    const testing::CommandResult prepared =
-        testing::RunFathom("prepare --config " + made->File("prepare.pbtxt"));
-    if (prepared.exit_code != 0) {
-      ADD_FAILURE() << "fathom prepare failed:\n" << prepared.output;
-    }
-    return made;
-  }();
-  return *dir;
-}
+const testing::TempDir& DataDir() { return testing::TinyRunData(); }
 
 std::string MethodName(proto::InitConfig::Method method) {
   return proto::InitConfig::Method_Name(method);

@@ -85,29 +85,7 @@ const RunSpec kRuns[] = {
     {"post_ln_bf16", "init { method: POST_LN } distributed { precision: BF16 }", kBf16Tolerance},
 };
 
-// The first 400 Multi30k training pairs with a 300-piece SentencePiece model trained on one
-// thread (tests/train_golden_test.cc's data), prepared once.
-const testing::TempDir& DataDir() {
-  static const testing::TempDir* dir = [] {
-    auto* made = new testing::TempDir;
-    const std::string m30k = testing::SharedDataDir() + "/translation/multi30k/";
-    testing::WriteLines(made->File("train.de"), testing::ReadGzipLines(m30k + "train.de.gz", 400));
-    testing::WriteLines(made->File("train.en"), testing::ReadGzipLines(m30k + "train.en.gz", 400));
-    testing::WriteTextFile(
-        made->File("prepare.pbtxt"),
-        absl::StrCat("data { split { name: \"train\" source: \"", made->File("train.de"),
-                     "\" target: \"", made->File("train.en"), "\" } prepared_dir: \"",
-                     made->File("prepared"),
-                     "\" sentencepiece { vocab_size: 300 } encode_threads: 1 }\n"));
-    const testing::CommandResult prepared =
-        testing::RunFathom("prepare --config " + made->File("prepare.pbtxt"));
-    if (prepared.exit_code != 0) {
-      ADD_FAILURE() << "fathom prepare failed:\n" << prepared.output;
-    }
-    return made;
-  }();
-  return *dir;
-}
+const testing::TempDir& DataDir() { return testing::TinyRunData(); }
 
 proto::RunConfig MakeConfig(const char* extra, const std::string& run_dir) {
   proto::RunConfig config = fathom::testing::TinyRunConfig(/*max_steps=*/200), more;
