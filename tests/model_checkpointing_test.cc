@@ -40,24 +40,13 @@ Seq2Seq Build(InitConfig::Method init, bool checkpointing) {
   Seq2Seq model(Options(init, checkpointing));
   InitialiseDefault(*model, 7);
   model->train();
-  switch (init) {
-    case InitConfig::ADMIN: {
-      torch::manual_seed(11);
-      const torch::Tensor src = testing::PaddedIds({6, 4}, kVocab, 12);
-      const torch::Tensor tgt = testing::PaddedIds({5, 5}, kVocab, 13);
-      torch::manual_seed(14);
-      ProfileAdmin(*model, src, tgt, torch::randint(0, kRelations, {2, 6, 6}, torch::kLong), {});
-      break;
-    }
-    case InitConfig::T_FIXUP:
-      ApplyTFixup(*model);
-      break;
-    case InitConfig::DT_FIXUP:
-      ApplyDtFixup(*model, 3.0, 2.5);
-      break;
-    default:
-      break;
-  }
+  testing::InitialiseScheme(*model, init, [] {
+    torch::manual_seed(11);
+    const torch::Tensor src = testing::PaddedIds({6, 4}, kVocab, 12);
+    const torch::Tensor tgt = testing::PaddedIds({5, 5}, kVocab, 13);
+    torch::manual_seed(14);
+    return testing::AdminBatch{src, tgt, torch::randint(0, kRelations, {2, 6, 6}, torch::kLong)};
+  });
   return model;
 }
 

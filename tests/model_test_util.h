@@ -4,7 +4,12 @@
 
 #include <torch/torch.h>
 
+#include <functional>
+#include <tuple>
+
+#include "models/initialisation.h"
 #include "models/model_options.h"
+#include "models/seq2seq.h"
 
 namespace fathom::testing {
 
@@ -38,6 +43,30 @@ inline torch::Tensor PaddedIds(const std::vector<int64_t>& lengths, int64_t voca
     if (lengths[r] < width) ids[r].narrow(0, lengths[r], width - lengths[r]).fill_(0);
   }
   return ids;
+}
+
+// The data-dependent part of a scheme's initialisation, after InitialiseDefault: Admin
+// profiles the (source, target, relations) batch `admin_batch` makes (called only for Admin, so
+// what it draws from the generator is drawn only then), T-Fixup scales, DT-Fixup scales with
+// mu 3.0 (encoder) and 2.5 (decoder).
+using AdminBatch = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>;
+inline void InitialiseScheme(models::Seq2SeqImpl& model, proto::InitConfig::Method init,
+                             const std::function<AdminBatch()>& admin_batch) {
+  switch (init) {
+    case proto::InitConfig::ADMIN: {
+      const auto [source, target, relations] = admin_batch();
+      models::ProfileAdmin(model, source, target, relations, {});
+      break;
+    }
+    case proto::InitConfig::T_FIXUP:
+      models::ApplyTFixup(model);
+      break;
+    case proto::InitConfig::DT_FIXUP:
+      models::ApplyDtFixup(model, 3.0, 2.5);
+      break;
+    default:
+      break;
+  }
 }
 
 }  // namespace fathom::testing

@@ -52,26 +52,15 @@ Seq2Seq Build(const ModelOptions& o) {
   Seq2Seq model(o);
   InitialiseDefault(*model, 7);
   model->train();
-  switch (o.init) {
-    case InitConfig::ADMIN: {
-      const torch::Tensor src = Ids({6, 4, 2}, false, 12);
-      const torch::Tensor tgt = Ids({5, 2, 4}, false, 13);
-      torch::manual_seed(14);
-      const torch::Tensor relations = o.num_relations > 0
-                                          ? torch::randint(0, kRelations, {3, 6, 6}, torch::kLong)
-                                          : torch::Tensor();
-      ProfileAdmin(*model, src, tgt, relations, {});
-      break;
-    }
-    case InitConfig::T_FIXUP:
-      ApplyTFixup(*model);
-      break;
-    case InitConfig::DT_FIXUP:
-      ApplyDtFixup(*model, 3.0, 2.5);
-      break;
-    default:
-      break;
-  }
+  testing::InitialiseScheme(*model, o.init, [&] {
+    const torch::Tensor src = Ids({6, 4, 2}, false, 12);
+    const torch::Tensor tgt = Ids({5, 2, 4}, false, 13);
+    torch::manual_seed(14);
+    const torch::Tensor relations = o.num_relations > 0
+                                        ? torch::randint(0, kRelations, {3, 6, 6}, torch::kLong)
+                                        : torch::Tensor();
+    return testing::AdminBatch{src, tgt, relations};
+  });
   return model;
 }
 
